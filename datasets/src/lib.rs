@@ -1,0 +1,1 @@
+//! tartan-datasets (in construction).

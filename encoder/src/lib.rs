@@ -1,0 +1,1 @@
+//! tartan-encoder (in construction).

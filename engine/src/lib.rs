@@ -1,0 +1,1 @@
+//! tartan-engine (in construction).

@@ -1,0 +1,1 @@
+//! tartan-quantize (in construction).

@@ -1,0 +1,2 @@
+//! The `tartan` command.
+fn main() {}
