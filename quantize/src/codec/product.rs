@@ -1,0 +1,211 @@
+//! Product codes: the residual cut into sub-vectors of `8 / nbits` dimensions, each
+//! coded by the byte of its nearest entry (L2) in a 256-entry codebook of its own
+//! sub-space, trained by k-means on a sample of residuals.
+
+use rayon::prelude::*;
+
+use super::tables::SlotTables;
+use super::TrainConfig;
+use crate::check;
+use crate::error::{QuantizeError, Result};
+use crate::lloyd::{self, Geometry};
+
+/// Entries of every sub-space codebook (one byte a sub-vector).
+pub const CODEBOOK_SIZE: usize = 256;
+
+/// A trained product codec: `dim / sub_dim` codebooks of 256 x `sub_dim` floats.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProductCodec {
+    dim: usize,
+    nbits: u8,
+    sub_dim: usize,
+    /// `[sub-space][entry][sub_dim]`.
+    codebooks: Vec<f32>,
+    /// `[sub-space][sub_dim][entry]`, for the encoder's vectorised distance loop.
+    transposed: Vec<f32>,
+    /// `[sub-space][entry]`: `-|entry|^2 / 2`, so that argmax `r.e - |e|^2/2` is the
+    /// nearest entry.
+    bias: Vec<f32>,
+}
+
+impl ProductCodec {
+    /// Trains the codebooks on `residuals` (`n x dim`, checked by the caller).
+    pub(crate) fn train(
+        residuals: &[f32],
+        dim: usize,
+        nbits: u8,
+        config: &TrainConfig,
+    ) -> Result<Self> {
+        let sub_dim = check::packable(dim, nbits)?;
+        let sample = lloyd::sample_rows(residuals, dim, config.max_samples.max(1), config.seed);
+        let n = sample.len() / dim;
+        let slots = dim / sub_dim;
+        let books: Vec<Vec<f32>> = (0..slots)
+            .into_par_iter()
+            .map(|s| {
+                let mut sub = Vec::with_capacity(n * sub_dim);
+                for x in sample.chunks_exact(dim) {
+                    sub.extend_from_slice(&x[s * sub_dim..(s + 1) * sub_dim]);
+                }
+                let seed = config.seed ^ (s as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                lloyd::kmeans(
+                    &sub,
+                    sub_dim,
+                    CODEBOOK_SIZE,
+                    config.iterations,
+                    seed,
+                    Geometry::Euclidean,
+                )
+            })
+            .collect();
+        Self::from_codebooks(dim, nbits, books.concat())
+    }
+
+    /// Wraps persisted codebooks, laid out `[sub-space][entry][sub_dim]` (so
+    /// `dim / (8 / nbits) * 256 * (8 / nbits)` floats).
+    pub fn from_codebooks(dim: usize, nbits: u8, codebooks: Vec<f32>) -> Result<Self> {
+        let sub_dim = check::packable(dim, nbits)?;
+        let expected = dim * CODEBOOK_SIZE;
+        if codebooks.len() != expected {
+            return Err(QuantizeError::DimensionMismatch {
+                what: "product codebooks",
+                expected,
+                found: codebooks.len(),
+            });
+        }
+        check::finite(&codebooks, sub_dim, "product codebooks")?;
+        let slots = dim / sub_dim;
+        let mut transposed = vec![0f32; codebooks.len()];
+        let mut bias = vec![0f32; slots * CODEBOOK_SIZE];
+        for s in 0..slots {
+            let book = &codebooks[s * CODEBOOK_SIZE * sub_dim..(s + 1) * CODEBOOK_SIZE * sub_dim];
+            let t = &mut transposed[s * CODEBOOK_SIZE * sub_dim..(s + 1) * CODEBOOK_SIZE * sub_dim];
+            for (e, entry) in book.chunks_exact(sub_dim).enumerate() {
+                for (d, &v) in entry.iter().enumerate() {
+                    t[d * CODEBOOK_SIZE + e] = v;
+                }
+                bias[s * CODEBOOK_SIZE + e] = -0.5 * lloyd::dot(entry, entry);
+            }
+        }
+        Ok(Self {
+            dim,
+            nbits,
+            sub_dim,
+            codebooks,
+            transposed,
+            bias,
+        })
+    }
+
+    /// The codebooks, `[sub-space][entry][sub_dim]` row-major.
+    pub fn codebooks(&self) -> &[f32] {
+        &self.codebooks
+    }
+
+    /// The embedding dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Bits a dimension (1, 2 or 4).
+    pub fn nbits(&self) -> u8 {
+        self.nbits
+    }
+
+    /// Dimensions a sub-vector (`8 / nbits`).
+    pub fn sub_dim(&self) -> usize {
+        self.sub_dim
+    }
+
+    /// Codes one residual: the nearest codebook entry of every sub-vector.
+    pub(crate) fn encode_into(&self, residual: &[f32], out: &mut [u8]) {
+        match self.sub_dim {
+            2 => self.encode_fixed::<2>(residual, out),
+            4 => self.encode_fixed::<4>(residual, out),
+            8 => self.encode_fixed::<8>(residual, out),
+            _ => unreachable!("sub_dim is 8 / nbits with nbits in {{1, 2, 4}}"),
+        }
+    }
+
+    fn encode_fixed<const SD: usize>(&self, residual: &[f32], out: &mut [u8]) {
+        let mut acc = [0f32; CODEBOOK_SIZE];
+        for (s, (x, o)) in residual.chunks_exact(SD).zip(out.iter_mut()).enumerate() {
+            acc.copy_from_slice(&self.bias[s * CODEBOOK_SIZE..(s + 1) * CODEBOOK_SIZE]);
+            let t = &self.transposed[s * CODEBOOK_SIZE * SD..(s + 1) * CODEBOOK_SIZE * SD];
+            for (&xd, column) in x.iter().zip(t.chunks_exact(CODEBOOK_SIZE)) {
+                for (a, &c) in acc.iter_mut().zip(column) {
+                    *a += xd * c;
+                }
+            }
+            *o = argmax256(&acc);
+        }
+    }
+}
+
+impl SlotTables for ProductCodec {
+    #[inline]
+    fn slot(&self, s: usize) -> &[f32] {
+        let len = CODEBOOK_SIZE * self.sub_dim;
+        &self.codebooks[s * len..(s + 1) * len]
+    }
+}
+
+/// The first index of the largest value (0 when all are NaN).
+#[inline]
+fn argmax256(acc: &[f32; CODEBOOK_SIZE]) -> u8 {
+    let max = acc
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    acc.iter().position(|&v| v == max).unwrap_or(0) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_takes_first_of_ties_and_survives_nan() {
+        let mut a = [0f32; CODEBOOK_SIZE];
+        a[7] = 2.0;
+        a[9] = 2.0;
+        assert_eq!(argmax256(&a), 7);
+        assert_eq!(argmax256(&[f32::NAN; CODEBOOK_SIZE]), 0);
+    }
+
+    #[test]
+    fn few_distinct_residuals_are_coded_exactly() {
+        // 3 distinct residuals, far fewer than 256 codebook entries.
+        let base = [
+            [0.5f32, -0.25, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0],
+            [-1.0, 2.0, 0.5, 0.5],
+        ];
+        let residuals: Vec<f32> = (0..10).flat_map(|i| base[i % 3]).collect();
+        let codec = ProductCodec::train(&residuals, 4, 2, &TrainConfig::default()).unwrap();
+        for r in base {
+            let mut code = [0u8; 1];
+            codec.encode_into(&r, &mut code);
+            let mut out = [0f32; 4];
+            super::super::tables::decode_into(&codec, 4, &[0.0; 4], &code, &mut out);
+            assert_eq!(out, r);
+        }
+    }
+
+    #[test]
+    fn from_codebooks_checks_length_and_values() {
+        assert!(matches!(
+            ProductCodec::from_codebooks(8, 2, vec![0.0; 10]),
+            Err(QuantizeError::DimensionMismatch { .. })
+        ));
+        let mut books = vec![0.0; 8 * CODEBOOK_SIZE];
+        books[5] = f32::INFINITY;
+        assert!(matches!(
+            ProductCodec::from_codebooks(8, 2, books),
+            Err(QuantizeError::NonFinite { .. })
+        ));
+        assert!(matches!(
+            ProductCodec::from_codebooks(6, 2, vec![0.0; 6 * CODEBOOK_SIZE]),
+            Err(QuantizeError::UnpackableDim { .. })
+        ));
+    }
+}
