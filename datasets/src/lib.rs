@@ -51,7 +51,7 @@ pub use download::{
     beir_md5, download_beir, download_beir_from, verify_layout, BEIR_BASE_URL, BEIR_URL_ENV,
 };
 pub use error::{DatasetsError, Result};
-pub use metrics::{beir_mrr, evaluate, Evaluation, Measure};
+pub use metrics::{beir_mrr, evaluate, evaluate_with, EvalOptions, Evaluation, Measure};
 pub use msmarco::{read_queries_tsv, MsMarcoPassage, TsvCorpusReader};
 pub use qrels::{Judgments, Qrels};
 pub use run::{trec_eval_cmp, Run};

@@ -185,8 +185,33 @@ impl Evaluation {
     }
 }
 
+/// Options of an evaluation (pytrec_eval's `RelevanceEvaluator` keywords).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalOptions {
+    /// Smallest judgment that counts as relevant for MRR, Recall, MAP and P
+    /// (trec_eval `-l`; default 1; TREC Deep Learning uses 2). nDCG's gains are the
+    /// positive judgments whatever this level, as in trec_eval.
+    pub relevance_level: i32,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions { relevance_level: 1 }
+    }
+}
+
 /// Evaluates `run` against `qrels`: per query and averaged, see the module docs.
 pub fn evaluate(qrels: &Qrels, run: &Run, measures: &[Measure]) -> Evaluation {
+    evaluate_with(qrels, run, measures, &EvalOptions::default())
+}
+
+/// [`evaluate`] with options.
+pub fn evaluate_with(
+    qrels: &Qrels,
+    run: &Run,
+    measures: &[Measure],
+    options: &EvalOptions,
+) -> Evaluation {
     let mut per_query = BTreeMap::new();
     let mut missing_from_qrels = 0;
     for qid in run.query_ids() {
@@ -195,7 +220,7 @@ pub fn evaluate(qrels: &Qrels, run: &Run, measures: &[Measure]) -> Evaluation {
             continue;
         };
         let ranked = run.ranked(qid).unwrap_or_default();
-        let values = evaluate_query(judgments, &ranked, measures);
+        let values = evaluate_query(judgments, &ranked, measures, options.relevance_level);
         per_query.insert(qid.to_string(), values);
     }
     let missing_from_run = qrels.query_ids().filter(|q| !run.contains_query(q)).count();
@@ -219,19 +244,21 @@ pub fn evaluate(qrels: &Qrels, run: &Run, measures: &[Measure]) -> Evaluation {
     }
 }
 
-/// The measures of one query, given its judgments and its hits already in
-/// trec_eval's order.
+/// The measures of one query, given its judgments, its hits already in
+/// trec_eval's order, and the relevance level (1 by default).
 pub fn evaluate_query(
     judgments: &Judgments,
     ranked: &[(&str, f64)],
     measures: &[Measure],
+    relevance_level: i32,
 ) -> Vec<f64> {
+    let level = relevance_level;
     // Judgment of each retrieved document; unjudged ones are -1 (neither relevant nor a gain).
     let rels: Vec<i32> = ranked
         .iter()
         .map(|(d, _)| judgments.get(*d).copied().unwrap_or(-1))
         .collect();
-    let num_rel = judgments.values().filter(|&&r| r >= 1).count();
+    let num_rel = judgments.values().filter(|&&r| r >= level).count();
     let mut ideal_gains: Vec<i32> = judgments.values().copied().filter(|&r| r > 0).collect();
     ideal_gains.sort_unstable_by(|a, b| b.cmp(a));
     measures
@@ -250,13 +277,13 @@ pub fn evaluate_query(
                 }
                 Measure::Mrr(_) => top
                     .iter()
-                    .position(|&r| r >= 1)
+                    .position(|&r| r >= level)
                     .map_or(0.0, |i| 1.0 / (i + 1) as f64),
                 Measure::Recall(_) => {
                     if num_rel == 0 {
                         0.0
                     } else {
-                        top.iter().filter(|&&r| r >= 1).count() as f64 / num_rel as f64
+                        top.iter().filter(|&&r| r >= level).count() as f64 / num_rel as f64
                     }
                 }
                 Measure::Map(_) => {
@@ -266,7 +293,7 @@ pub fn evaluate_query(
                     let mut found = 0usize;
                     let mut sum = 0.0;
                     for (i, &r) in top.iter().enumerate() {
-                        if r >= 1 {
+                        if r >= level {
                             found += 1;
                             sum += found as f64 / (i + 1) as f64;
                         }
@@ -277,7 +304,7 @@ pub fn evaluate_query(
                     if k == 0 {
                         0.0
                     } else {
-                        top.iter().filter(|&&r| r >= 1).count() as f64 / k as f64
+                        top.iter().filter(|&&r| r >= level).count() as f64 / k as f64
                     }
                 }
             }
@@ -337,6 +364,7 @@ pub fn beir_mrr(qrels: &Qrels, run: &Run, k: usize) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn qrels(triples: &[(&str, &str, i32)]) -> Qrels {
         triples
@@ -455,6 +483,116 @@ mod tests {
         assert_eq!(beir_mrr(&q, &r, 10).unwrap(), 0.5);
         let r2 = run(&[("q9", "a", 1.0)]);
         assert!(beir_mrr(&q, &r2, 10).is_err());
+    }
+
+    // pytrec_eval, relevance_level=2: qrels {'q1': {'a': 1, 'b': 2, 'c': 0, 'd': 3}},
+    // run {'q1': {'a': .5, 'b': .4, 'x': .9, 'c': .45, 'd': .1}}
+    #[test]
+    fn relevance_level_two_matches_pytrec_eval() {
+        let q = qrels(&[
+            ("q1", "a", 1),
+            ("q1", "b", 2),
+            ("q1", "c", 0),
+            ("q1", "d", 3),
+        ]);
+        let r = run(&[
+            ("q1", "a", 0.5),
+            ("q1", "b", 0.4),
+            ("q1", "x", 0.9),
+            ("q1", "c", 0.45),
+            ("q1", "d", 0.1),
+        ]);
+        let ms = [
+            Measure::Mrr(usize::MAX),
+            Measure::P(3),
+            Measure::Recall(2),
+            Measure::Recall(10),
+            Measure::Ndcg(10),
+            Measure::Map(10),
+        ];
+        let e = evaluate_with(&q, &r, &ms, &EvalOptions { relevance_level: 2 });
+        let want = [0.25, 0.0, 0.0, 1.0, 0.5571019656171158, 0.325];
+        for (m, w) in ms.iter().zip(want) {
+            let got = e.query("q1", *m).unwrap();
+            assert!((got - w).abs() < 1e-12, "{m}: {got} vs {w}");
+        }
+    }
+
+    /// Judgments (doc, relevance) and hits (doc, score) of one query.
+    type Case = (Vec<(u8, i32)>, Vec<(u8, f64)>);
+
+    fn arb_case() -> impl Strategy<Value = Case> {
+        (
+            proptest::collection::vec((0u8..30, -1i32..4), 0..20),
+            proptest::collection::vec(
+                (0u8..30, prop_oneof![Just(1.0), Just(2.0), -5.0f64..5.0]),
+                0..30,
+            ),
+        )
+    }
+
+    fn build(judged: &[(u8, i32)], hits: &[(u8, f64)]) -> (Qrels, Vec<(String, f64)>) {
+        let q: Qrels = judged
+            .iter()
+            .map(|(d, r)| ("q".to_string(), format!("d{d}"), *r))
+            .chain(std::iter::once(("q".to_string(), "never".to_string(), 0)))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let hits = hits
+            .iter()
+            .filter(|(d, _)| seen.insert(*d))
+            .map(|(d, s)| (format!("d{d}"), *s))
+            .collect();
+        (q, hits)
+    }
+
+    const ALL: [Measure; 6] = [
+        Measure::Ndcg(5),
+        Measure::Mrr(10),
+        Measure::Recall(10),
+        Measure::Map(10),
+        Measure::P(5),
+        Measure::Mrr(usize::MAX),
+    ];
+
+    proptest! {
+        #[test]
+        fn values_lie_in_unit_interval_and_ignore_insertion_order((judged, hits) in arb_case()) {
+            let (q, hits) = build(&judged, &hits);
+            let forward: Run = {
+                let mut r = Run::new();
+                for (d, s) in &hits { r.insert("q", d, *s).unwrap(); }
+                r
+            };
+            let backward: Run = {
+                let mut r = Run::new();
+                for (d, s) in hits.iter().rev() { r.insert("q", d, *s).unwrap(); }
+                r.add_query("q");
+                r
+            };
+            let a = evaluate(&q, &forward, &ALL);
+            let b = evaluate(&q, &backward, &ALL);
+            for m in ALL {
+                let v = a.mean(m).unwrap();
+                prop_assert!((0.0..=1.0 + 1e-12).contains(&v), "{} = {}", m, v);
+                prop_assert_eq!(Some(v), b.mean(m));
+            }
+        }
+
+        #[test]
+        fn the_ideal_ranking_scores_one((judged, _hits) in arb_case()) {
+            let (q, _) = build(&judged, &[]);
+            let judgments = q.get("q").unwrap();
+            prop_assume!(judgments.values().any(|&r| r >= 1));
+            let mut r = Run::new();
+            for (d, rel) in judgments {
+                r.insert("q", d, *rel as f64).unwrap();
+            }
+            let e = evaluate(&q, &r, &[Measure::Ndcg(1000), Measure::Map(1000), Measure::Recall(1000), Measure::Mrr(1)]);
+            for (m, v) in e.means() {
+                prop_assert!((v - 1.0).abs() < 1e-12, "{} = {}", m, v);
+            }
+        }
     }
 
     #[test]
