@@ -98,6 +98,23 @@ impl Centroids {
         Ok(Self { data, dim })
     }
 
+    /// Runs `iterations` more spherical k-means iterations on `embeddings` (all of them,
+    /// no sample), starting from these centroids; rows end L2-normalised.
+    ///
+    /// Errors: as [`Centroids::assign`].
+    pub fn refine(&mut self, embeddings: &[f32], iterations: usize) -> Result<()> {
+        check::rows(embeddings, self.dim, "embeddings")?;
+        lloyd::iterate(
+            embeddings,
+            self.dim,
+            &mut self.data,
+            iterations,
+            Geometry::Spherical,
+        );
+        lloyd::normalise_rows(&mut self.data, self.dim);
+        Ok(())
+    }
+
     /// All centroids, `k x dim` row-major.
     pub fn as_slice(&self) -> &[f32] {
         &self.data

@@ -49,6 +49,19 @@ pub(crate) fn kmeans(
     if geometry == Geometry::Spherical {
         normalise_rows(&mut centroids, dim);
     }
+    iterate(points, dim, &mut centroids, iterations, geometry);
+    centroids
+}
+
+/// Runs `iterations` Lloyd iterations from the given `k x dim` centroids.
+pub(crate) fn iterate(
+    points: &[f32],
+    dim: usize,
+    centroids: &mut [f32],
+    iterations: usize,
+    geometry: Geometry,
+) {
+    let n = points.len() / dim;
     let norms: Vec<f32> = points.chunks_exact(dim).map(|x| dot(x, x)).collect();
     let mut ids = vec![0u32; n];
     let mut scores = vec![0f32; n];
@@ -58,17 +71,16 @@ pub(crate) fn kmeans(
             .map(|c| -0.5 * dot(c, c))
             .collect();
         let targets = Targets {
-            rows: &centroids,
+            rows: centroids,
             dim,
             bias: Some(&bias),
         };
         nearest(points, targets, &mut ids, &mut scores);
-        update(points, dim, &ids, &scores, &norms, &mut centroids);
+        update(points, dim, &ids, &scores, &norms, centroids);
         if geometry == Geometry::Spherical {
-            normalise_rows(&mut centroids, dim);
+            normalise_rows(centroids, dim);
         }
     }
-    centroids
 }
 
 /// Replaces every centroid by the mean of its points; re-seeds empty ones.
@@ -219,5 +231,66 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(sample_rows(&data, 1, 200, 5).len(), 100);
+    }
+}
+
+/// linfa-clustering is the design's named k-means; it is slower than the faer path
+/// (see the `quantize` bench), so it stays here as the reference of one Lloyd step.
+#[cfg(test)]
+mod linfa_reference {
+    use super::*;
+    use linfa::traits::Fit;
+    use linfa::DatasetBase;
+    use linfa_clustering::{KMeans, KMeansInit};
+    use ndarray::Array2;
+    use rand::Rng;
+    use rand_xoshiro::Xoshiro256Plus;
+
+    #[test]
+    fn one_step_matches_linfa() {
+        let (n, dim, k) = (600, 24, 20);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+        let points: Vec<f32> = (0..n * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let init = points[..k * dim].to_vec();
+
+        let dataset = DatasetBase::from(Array2::from_shape_vec((n, dim), points.clone()).unwrap());
+        let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(0))
+            .n_runs(1)
+            .max_n_iterations(1)
+            .tolerance(1e-6)
+            .init_method(KMeansInit::Precomputed(
+                Array2::from_shape_vec((k, dim), init.clone()).unwrap(),
+            ))
+            .fit(&dataset)
+            .unwrap();
+
+        // Our assignment kernel, then linfa's update rule (m_k-means: the old centroid
+        // counts as one more point of its cluster).
+        let bias: Vec<f32> = init.chunks_exact(dim).map(|c| -0.5 * dot(c, c)).collect();
+        let mut ids = vec![0u32; n];
+        let mut scores = vec![0f32; n];
+        let targets = Targets {
+            rows: &init,
+            dim,
+            bias: Some(&bias),
+        };
+        nearest(&points, targets, &mut ids, &mut scores);
+        let mut sums: Vec<f64> = init.iter().map(|&v| f64::from(v)).collect();
+        let mut counts = vec![1usize; k];
+        for (x, &id) in points.chunks_exact(dim).zip(&ids) {
+            counts[id as usize] += 1;
+            for (s, &v) in sums[id as usize * dim..][..dim].iter_mut().zip(x) {
+                *s += f64::from(v);
+            }
+        }
+        for (j, linfa_row) in model.centroids().rows().into_iter().enumerate() {
+            for (d, &v) in linfa_row.iter().enumerate() {
+                let ours = (sums[j * dim + d] / counts[j] as f64) as f32;
+                assert!(
+                    (ours - v).abs() < 1e-4,
+                    "centroid {j} dim {d}: {ours} vs {v}"
+                );
+            }
+        }
     }
 }
