@@ -12,9 +12,9 @@
 //!
 //! Reading rules: `_id` may be a JSON string or integer (BEIR's own files use
 //! strings); `title` may be absent or null (read as empty); `text` is required;
-//! other fields (`metadata`) are ignored. Blank lines are skipped and counted
-//! ([`CorpusReader::blank_lines`]); anything else malformed is an error naming the
-//! file and line.
+//! other fields (`metadata`) are ignored. Blank lines of the corpus are skipped
+//! and counted ([`CorpusReader::blank_lines`]); in `queries.jsonl` they are errors.
+//! Anything else malformed is an error naming the file and line.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -79,8 +79,15 @@ pub fn download_beir_from(name: &str, cache_dir: &Path, base_url: &str) -> Resul
     validate_name(name)?;
     let target = cache_dir.join(name);
     if target.exists() {
-        verify_layout(&target)?;
-        return Ok(target);
+        return match verify_layout(&target) {
+            Ok(()) => Ok(target),
+            Err(e) => Err(DatasetsError::Verification {
+                path: target.clone(),
+                message: format!(
+                    "the cached dataset is incomplete ({e}); complete it or remove the directory to download again"
+                ),
+            }),
+        };
     }
     let url = format!("{}/{name}.zip", base_url.trim_end_matches('/'));
     std::fs::create_dir_all(cache_dir).map_err(|e| DatasetsError::io(cache_dir, e))?;
@@ -300,6 +307,22 @@ mod tests {
     }
 
     #[test]
+    fn cqadupstack_layout_of_sub_collections_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["android", "gis"] {
+            let d = dir.path().join(sub);
+            std::fs::create_dir_all(d.join("qrels")).unwrap();
+            std::fs::write(d.join("corpus.jsonl"), "").unwrap();
+            std::fs::write(d.join("queries.jsonl"), "").unwrap();
+            std::fs::write(d.join("qrels/test.tsv"), "").unwrap();
+        }
+        verify_layout(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join("gis/qrels/test.tsv")).unwrap();
+        let err = verify_layout(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("gis") && err.contains("no qrels"), "{err}");
+    }
+
+    #[test]
     fn an_incomplete_cached_directory_is_reported_not_overwritten() {
         let cache = tempfile::tempdir().unwrap();
         std::fs::create_dir(cache.path().join("fiqa")).unwrap();
@@ -307,7 +330,10 @@ mod tests {
         let err = download_beir_from("fiqa", cache.path(), "http://127.0.0.1:9")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("queries.jsonl"), "{err}");
+        assert!(
+            err.contains("queries.jsonl") && err.contains("remove the directory"),
+            "{err}"
+        );
         assert!(cache.path().join("fiqa/corpus.jsonl").exists());
     }
 }

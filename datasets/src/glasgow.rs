@@ -237,7 +237,7 @@ fn read_three_or_four(
     while let Some(n) = lines.advance()? {
         let cols: Vec<&str> = lines.line().split_whitespace().collect();
         if cols.is_empty() {
-            continue;
+            return Err(lines.malformed("blank line in judgments"));
         }
         let rel = relevance(&lines, &cols)?;
         for id in &cols[..2] {

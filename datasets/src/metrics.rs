@@ -185,6 +185,23 @@ impl Evaluation {
     }
 }
 
+impl fmt::Display for Evaluation {
+    /// One `label value` line a measure (4 decimals, as BEIR logs them), then the
+    /// query counts.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (m, v) in self.means() {
+            writeln!(f, "{:<12} {v:.4}", m.to_string())?;
+        }
+        write!(
+            f,
+            "queries evaluated: {} (not evaluated: {} judged but not in the run, {} in the run without judgments)",
+            self.num_queries(),
+            self.queries_missing_from_run,
+            self.queries_missing_from_qrels
+        )
+    }
+}
+
 /// Options of an evaluation (pytrec_eval's `RelevanceEvaluator` keywords).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvalOptions {
@@ -441,6 +458,10 @@ mod tests {
         assert_eq!(e.queries_missing_from_qrels, 1);
         assert_eq!(e.mean(Measure::Ndcg(10)), Some(0.0));
         assert_eq!(e.mean(Measure::P(1)), None);
+        assert_eq!(
+            e.to_string(),
+            "nDCG@10      0.0000\nRecall@10    0.0000\nqueries evaluated: 2 (not evaluated: 1 judged but not in the run, 1 in the run without judgments)"
+        );
     }
 
     // pytrec_eval: qrels {'q1': {'a': -1, 'b': 2, 'c': 1}, 'q2': {'a': 1}},

@@ -82,6 +82,25 @@ impl Qrels {
         self.queries.is_empty()
     }
 
+    /// Reads either format, told apart by the first line: 4 whitespace-separated
+    /// columns is TREC qrels, 3 tab-separated columns is BEIR's TSV.
+    pub fn read(path: &Path) -> Result<Qrels> {
+        let mut lines = Lines::open(path)?;
+        if lines.advance()?.is_none() {
+            return Ok(Qrels::new());
+        }
+        let line = lines.line();
+        if line.split_whitespace().count() == 4 {
+            Qrels::read_trec(path)
+        } else if line.split('\t').count() >= 3 {
+            Qrels::read_beir_tsv(path)
+        } else {
+            Err(lines.malformed(
+                "neither TREC qrels (`qid iter docid rel`) nor BEIR TSV (`query-id<TAB>corpus-id<TAB>score`)",
+            ))
+        }
+    }
+
     /// Reads BEIR's `qrels/<split>.tsv` (tab separated, plain or gzip).
     ///
     /// BEIR's loader drops the first line unconditionally; here the first line is
@@ -258,6 +277,19 @@ mod tests {
         let out = dir.path().join("out.txt");
         q.write_trec(&out).unwrap();
         assert_eq!(Qrels::read_trec(&out).unwrap(), q);
+    }
+
+    #[test]
+    fn read_tells_the_formats_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let beir = write(dir.path(), "b.tsv", "query-id\tcorpus-id\tscore\n1\td\t2\n");
+        let trec = write(dir.path(), "t.txt", "1 0 d 2\n");
+        assert_eq!(Qrels::read(&beir).unwrap(), Qrels::read(&trec).unwrap());
+        let bad = write(dir.path(), "x.txt", "1 d\n");
+        assert!(Qrels::read(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("x.txt:1"));
     }
 
     #[test]
