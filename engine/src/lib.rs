@@ -1,1 +1,34 @@
-//! tartan-engine (in construction).
+//! tartan-engine: the compressed on-disk ColBERT index, its builder, PLAID search and
+//! exact MaxSim.
+//!
+//! - Build: [`IndexBuilder`] (documents from memory, spilled to disk as they arrive)
+//!   or [`build_from_npy`] (numpy files, memory-mapped). Centroids and the residual
+//!   codec come from `tartan_quantize`; the directory layout is in [`format`].
+//! - Open: [`Index::open`] memory-maps and validates the files.
+//! - Search: [`Index::search`] (PLAID, defaults from [`SearchParams::for_k`]),
+//!   [`Index::search_batch`] (rayon), [`Index::search_exact`] (brute-force MaxSim over
+//!   kept uncompressed embeddings), [`Index::search_exhaustive`] (MaxSim over every
+//!   decompressed document, the codec's ceiling).
+//!
+//! The engine takes embeddings, never text: an index can be built from embeddings made
+//! by tartan's encoder, PyLate, colbert-ai or anything else.
+#![deny(missing_docs)]
+
+#[cfg(target_endian = "big")]
+compile_error!("the index format is little endian and mapped without conversion");
+
+mod build;
+mod error;
+pub mod format;
+mod index;
+mod search;
+pub mod synthetic;
+
+pub use build::{
+    build_from_npy, BuildConfig, BuildProgress, BuildReport, IndexBuilder, NoProgress,
+};
+pub use error::{EngineError, Result};
+pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
+pub use index::Index;
+pub use search::{dot, maxsim, query_centroid_scores, SearchHit, SearchParams, Searcher};
+pub use tartan_quantize::CodecKind;

@@ -1,0 +1,158 @@
+//! [`IndexBuilder`]: documents added one at a time, spilled to disk, indexed at `finish`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::config::{BuildConfig, BuildProgress, BuildReport};
+use super::pipeline::{build, Corpus, Kept, SPILL_HEADER_LEN};
+use super::staging::Staging;
+use super::train::check_finite;
+use crate::error::{EngineError, Result};
+use crate::format::npy::map_file;
+use crate::format::EMBEDDINGS;
+
+/// Builds an index from documents added one at a time.
+///
+/// Embeddings are spilled to a file in the staging directory (beside the target) as
+/// they arrive, so memory holds only document lengths and ids; [`IndexBuilder::finish`]
+/// maps the spill and compresses it in chunks. A builder dropped without `finish`
+/// removes its staging directory; the target is only ever created by `finish`'s final
+/// rename.
+///
+/// A document with zero embeddings is accepted: it keeps its id and number, appears in
+/// no posting list and is never returned by any search.
+pub struct IndexBuilder {
+    target: PathBuf,
+    dim: usize,
+    config: BuildConfig,
+    staging: Staging,
+    spill: BufWriter<File>,
+    spill_path: PathBuf,
+    doc_offsets: Vec<u64>,
+    ids: Vec<String>,
+}
+
+impl IndexBuilder {
+    /// Starts a build of an index of `dim`-dimensional embeddings at `out_dir`.
+    ///
+    /// Errors: [`EngineError::TargetExists`] when `out_dir` exists and
+    /// `config.overwrite` is false; [`EngineError::InvalidConfig`] for a zero `dim` or
+    /// `chunk_size`, or a codec that cannot code `dim`.
+    pub fn new(out_dir: &Path, dim: usize, config: BuildConfig) -> Result<Self> {
+        check_config(dim, &config)?;
+        let staging = Staging::create(out_dir, config.overwrite)?;
+        let spill_path = staging.file(EMBEDDINGS);
+        let file = File::create(&spill_path).map_err(|e| EngineError::io(&spill_path, e))?;
+        let mut spill = BufWriter::with_capacity(1 << 20, file);
+        // The header is rewritten at the end, when the shape is known.
+        spill
+            .write_all(&[b' '; SPILL_HEADER_LEN])
+            .map_err(|e| EngineError::io(&spill_path, e))?;
+        Ok(IndexBuilder {
+            target: out_dir.to_path_buf(),
+            dim,
+            config,
+            staging,
+            spill,
+            spill_path,
+            doc_offsets: vec![0],
+            ids: Vec::new(),
+        })
+    }
+
+    /// Adds a document: its external id and its embeddings (`n x dim`, row-major,
+    /// `n` may be 0). Ids must be unique (checked at `finish`).
+    ///
+    /// Errors: [`EngineError::DimensionMismatch`], [`EngineError::NonFinite`].
+    pub fn add_document(&mut self, id: &str, embeddings: &[f32]) -> Result<()> {
+        if embeddings.len() % self.dim != 0 {
+            return Err(EngineError::DimensionMismatch {
+                what: "document embeddings",
+                expected: self.dim,
+                found: embeddings.len(),
+            });
+        }
+        let first_row = *self.doc_offsets.last().unwrap_or(&0) as usize;
+        check_finite(embeddings, self.dim, first_row).map_err(|e| match e {
+            EngineError::NonFinite { row, column, .. } => EngineError::NonFinite {
+                what: format!("document {id:?}"),
+                row: row - first_row,
+                column,
+            },
+            other => other,
+        })?;
+        self.spill
+            .write_all(bytemuck::cast_slice(embeddings))
+            .map_err(|e| EngineError::io(&self.spill_path, e))?;
+        self.doc_offsets
+            .push(first_row as u64 + (embeddings.len() / self.dim) as u64);
+        self.ids.push(id.to_owned());
+        Ok(())
+    }
+
+    /// Documents added so far.
+    pub fn num_documents(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The target directory.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Trains, compresses, writes and publishes the index (the rename into place is
+    /// the last step).
+    ///
+    /// Errors: [`EngineError::EmptyCorpus`] when no embedding was added,
+    /// [`EngineError::DuplicateId`], and any I/O or training error.
+    pub fn finish(self, progress: &dyn BuildProgress) -> Result<BuildReport> {
+        let started = Instant::now();
+        let IndexBuilder {
+            dim,
+            config,
+            staging,
+            spill,
+            spill_path,
+            doc_offsets,
+            ids,
+            ..
+        } = self;
+        let file = spill
+            .into_inner()
+            .map_err(|e| EngineError::io(&spill_path, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| EngineError::io(&spill_path, e))?;
+        drop(file);
+        let map = map_file(&spill_path)?;
+        let data = &map[SPILL_HEADER_LEN..];
+        // The map is page aligned and the header 128 bytes: the cast cannot fail.
+        let embeddings: &[f32] = bytemuck::cast_slice(data);
+        let corpus = Corpus {
+            embeddings,
+            dim,
+            doc_offsets: &doc_offsets,
+            ids: &ids,
+        };
+        build(staging, &corpus, &config, progress, Kept::Spilled, started)
+    }
+}
+
+/// Checks settings that do not depend on the data.
+pub(crate) fn check_config(dim: usize, config: &BuildConfig) -> Result<()> {
+    let invalid = |reason: String| Err(EngineError::InvalidConfig { reason });
+    if dim == 0 {
+        return invalid("dim must be at least 1".into());
+    }
+    if config.chunk_size == 0 {
+        return invalid("chunk_size must be at least 1".into());
+    }
+    if config.kmeans_iterations == 0 {
+        return invalid("kmeans_iterations must be at least 1".into());
+    }
+    if let Err(e) = config.codec.bytes_per_embedding(dim) {
+        return invalid(format!("codec {:?} at dim {dim}: {e}", config.codec));
+    }
+    Ok(())
+}

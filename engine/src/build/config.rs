@@ -1,0 +1,82 @@
+//! Build settings, the progress callback and the build report.
+
+use tartan_quantize::CodecKind;
+
+/// How to build an index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildConfig {
+    /// Residual codec and bits a dimension (default: product codes, 2 bits).
+    pub codec: CodecKind,
+    /// Number of centroids; `None`: `2^floor(log2(16 sqrt(num_embeddings)))`, capped by
+    /// the number of k-means training points.
+    pub num_centroids: Option<usize>,
+    /// k-means iterations (colbert-ai: 4).
+    pub kmeans_iterations: usize,
+    /// Seed of every random choice (sampling, k-means, codec training).
+    pub seed: u64,
+    /// Embeddings assigned and compressed a chunk (bounds the build's working memory).
+    pub chunk_size: usize,
+    /// Also store the uncompressed embeddings (`embeddings.npy`) for exact search.
+    pub keep_embeddings: bool,
+    /// Free-form encoder settings recorded in meta.json.
+    pub encoder: serde_json::Value,
+    /// Replace an existing index at the target instead of failing.
+    pub overwrite: bool,
+    /// Most embeddings k-means trains on; `None`: 256 a centroid (faiss's cap).
+    pub max_kmeans_points: Option<usize>,
+    /// Held-out embeddings (not used by k-means) whose residuals train the codec.
+    pub codec_training_points: usize,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig {
+            codec: CodecKind::Product { nbits: 2 },
+            num_centroids: None,
+            kmeans_iterations: 4,
+            seed: 42,
+            chunk_size: 1 << 16,
+            keep_embeddings: false,
+            encoder: serde_json::Value::Null,
+            overwrite: false,
+            max_kmeans_points: None,
+            codec_training_points: 1 << 16,
+        }
+    }
+}
+
+/// Receives build progress: a stage starts with `stage`, then `advance`s towards `total`.
+pub trait BuildProgress: Sync {
+    /// A new stage (`"sample"`, `"kmeans"`, `"codec"`, `"compress"`, `"write"`) of `total` units.
+    fn stage(&self, name: &str, total: u64);
+    /// `n` more units of the current stage are done.
+    fn advance(&self, n: u64);
+}
+
+/// A [`BuildProgress`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl BuildProgress for NoProgress {
+    fn stage(&self, _name: &str, _total: u64) {}
+    fn advance(&self, _n: u64) {}
+}
+
+/// What a finished build produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildReport {
+    /// Documents indexed (including empty ones).
+    pub num_documents: usize,
+    /// Embeddings indexed.
+    pub num_embeddings: usize,
+    /// Centroids trained.
+    pub num_centroids: usize,
+    /// Bytes of the index files, `embeddings.npy` excluded.
+    pub bytes_total: u64,
+    /// `bytes_total / num_embeddings`.
+    pub bytes_per_embedding: f64,
+    /// Bytes of the optional `embeddings.npy` (0 without `keep_embeddings`).
+    pub bytes_embeddings: u64,
+    /// Wall-clock seconds of the build (from `finish`, or the whole `build_from_npy`).
+    pub seconds: f64,
+}

@@ -1,0 +1,19 @@
+//! Building an index: [`IndexBuilder`] (documents from memory, spilled to disk) and
+//! [`build_from_npy`] (numpy files, memory-mapped).
+//!
+//! Both sample the corpus (seeded), train the centroids and, on held-out residuals,
+//! the codec; compress every embedding in chunks of `chunk_size`; build the
+//! centroid -> documents posting lists; write the files into a temporary sibling of
+//! the target and rename it into place last.
+
+mod builder;
+mod compress;
+mod config;
+mod npy_input;
+mod pipeline;
+mod staging;
+mod train;
+
+pub use builder::IndexBuilder;
+pub use config::{BuildConfig, BuildProgress, BuildReport, NoProgress};
+pub use npy_input::build_from_npy;

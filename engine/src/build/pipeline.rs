@@ -1,0 +1,235 @@
+//! The build itself, shared by [`super::IndexBuilder`] and [`super::build_from_npy`]:
+//! train, compress, write every file into the staging directory (meta.json last),
+//! publish.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use roaring::RoaringBitmap;
+use tartan_quantize::ResidualCodec;
+
+use super::compress::compress;
+use super::config::{BuildConfig, BuildProgress, BuildReport};
+use super::staging::Staging;
+use super::train::train;
+use crate::error::{EngineError, Result};
+use crate::format::meta::{BuildParams, IndexMeta, FORMAT_NAME, FORMAT_VERSION};
+use crate::format::npy::{header_bytes, write_array, Dtype, NpyWriter};
+use crate::format::table::write_table;
+use crate::format::{
+    CENTROIDS, CODEBOOKS, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS, EMBEDDINGS, META, POSTINGS,
+    POSTINGS_MAGIC, WEIGHTS,
+};
+
+/// Bytes reserved for the header of the builder's spill file, so that it can become
+/// `embeddings.npy` in place once the final shape is known.
+pub(crate) const SPILL_HEADER_LEN: usize = 128;
+
+/// The corpus being indexed.
+pub(crate) struct Corpus<'a> {
+    /// `num_embeddings x dim`, documents contiguous and in order.
+    pub embeddings: &'a [f32],
+    pub dim: usize,
+    /// `num_documents + 1` offsets into the embeddings.
+    pub doc_offsets: &'a [u64],
+    pub ids: &'a [String],
+}
+
+/// Where the kept embeddings (if any) come from.
+pub(crate) enum Kept {
+    /// `embeddings.npy` in the staging directory is the spill file (header reserved).
+    Spilled,
+    /// Copy them from the corpus.
+    Copy,
+}
+
+/// Builds the index from `corpus` into `staging` and publishes it.
+pub(crate) fn build(
+    staging: Staging,
+    corpus: &Corpus<'_>,
+    config: &BuildConfig,
+    progress: &dyn BuildProgress,
+    kept: Kept,
+    started: Instant,
+) -> Result<BuildReport> {
+    let dim = corpus.dim;
+    let n = corpus.embeddings.len() / dim;
+    let num_docs = corpus.ids.len();
+    if n == 0 {
+        return Err(EngineError::EmptyCorpus);
+    }
+    check_unique(corpus.ids)?;
+
+    let trained = train(corpus.embeddings, dim, config, progress)?;
+    let postings = compress(
+        corpus.embeddings,
+        corpus.doc_offsets,
+        &trained.centroids,
+        &trained.codec,
+        config.chunk_size,
+        &staging,
+        progress,
+    )?;
+
+    progress.stage("write", 4);
+    let k = trained.centroids.len();
+    write_array(
+        &staging.file(CENTROIDS),
+        &[k, dim],
+        trained.centroids.as_slice(),
+    )?;
+    write_codec(&staging, &trained.codec)?;
+    write_array(
+        &staging.file(DOC_OFFSETS),
+        &[num_docs + 1],
+        corpus.doc_offsets,
+    )?;
+    progress.advance(1);
+    write_postings(&staging.file(POSTINGS), &postings)?;
+    drop(postings);
+    progress.advance(1);
+    write_table(
+        &staging.file(DOC_IDS),
+        DOC_IDS_MAGIC,
+        corpus.ids.iter().map(|s| s.as_bytes()),
+    )?;
+    progress.advance(1);
+    write_kept(&staging, corpus, config.keep_embeddings, kept)?;
+
+    let files = file_sizes(staging.path())?;
+    let bytes_embeddings = files.get(EMBEDDINGS).copied().unwrap_or(0);
+    let bytes_total = files.values().sum::<u64>() - bytes_embeddings;
+    let empty_documents = corpus
+        .doc_offsets
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .count();
+    let meta = IndexMeta {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        dim,
+        codec: trained.codec.kind(),
+        bytes_per_code: trained.codec.bytes_per_embedding(),
+        num_documents: num_docs,
+        num_embeddings: n,
+        num_centroids: k,
+        empty_documents,
+        has_embeddings: config.keep_embeddings,
+        build: BuildParams {
+            seed: config.seed,
+            kmeans_iterations: config.kmeans_iterations,
+            kmeans_points: trained.kmeans_points,
+            codec_training_points: trained.codec_points,
+            chunk_size: config.chunk_size,
+            created_by: concat!("tartan-engine ", env!("CARGO_PKG_VERSION")).into(),
+        },
+        encoder: config.encoder.clone(),
+        files,
+    };
+    // meta.json is written last: a directory without it never opens.
+    meta.write(staging.path())?;
+    let bytes_total = bytes_total + std::fs::metadata(staging.file(META)).map_or(0, |m| m.len());
+    progress.advance(1);
+    staging.publish()?;
+    Ok(BuildReport {
+        num_documents: num_docs,
+        num_embeddings: n,
+        num_centroids: k,
+        bytes_total,
+        bytes_per_embedding: bytes_total as f64 / n as f64,
+        bytes_embeddings,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn check_unique(ids: &[String]) -> Result<()> {
+    let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
+    match order
+        .windows(2)
+        .find(|w| ids[w[0] as usize] == ids[w[1] as usize])
+    {
+        Some(w) => Err(EngineError::DuplicateId {
+            id: ids[w[0] as usize].clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn write_codec(staging: &Staging, codec: &ResidualCodec) -> Result<()> {
+    match codec {
+        ResidualCodec::Product(p) => {
+            let sub_dim = p.sub_dim();
+            let shape = [p.dim() / sub_dim, tartan_quantize::CODEBOOK_SIZE, sub_dim];
+            write_array(&staging.file(CODEBOOKS), &shape, p.codebooks())
+        }
+        ResidualCodec::Scalar(s) => {
+            write_array(&staging.file(CUTOFFS), &[s.cutoffs().len()], s.cutoffs())?;
+            write_array(&staging.file(WEIGHTS), &[s.weights().len()], s.weights())
+        }
+    }
+}
+
+fn write_postings(path: &Path, postings: &[RoaringBitmap]) -> Result<()> {
+    let mut blob = Vec::with_capacity(postings.iter().map(|p| p.serialized_size()).sum());
+    let mut ends = Vec::with_capacity(postings.len());
+    for p in postings {
+        p.serialize_into(&mut blob)
+            .map_err(|e| EngineError::io(path, e))?;
+        ends.push(blob.len());
+    }
+    let records = ends
+        .iter()
+        .scan(0usize, |start, &end| {
+            let r = &blob[*start..end];
+            *start = end;
+            Some(r)
+        })
+        .collect::<Vec<_>>();
+    write_table(path, POSTINGS_MAGIC, records.into_iter())
+}
+
+/// Leaves `embeddings.npy` complete when keeping embeddings, absent otherwise.
+fn write_kept(staging: &Staging, corpus: &Corpus<'_>, keep: bool, kept: Kept) -> Result<()> {
+    let path = staging.file(EMBEDDINGS);
+    let n = corpus.embeddings.len() / corpus.dim;
+    match (keep, kept) {
+        (false, Kept::Spilled) => {
+            std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))
+        }
+        (false, Kept::Copy) => Ok(()),
+        (true, Kept::Spilled) => {
+            use std::io::{Seek, SeekFrom, Write};
+            let header = header_bytes(Dtype::F32, &[n, corpus.dim], Some(SPILL_HEADER_LEN));
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| EngineError::io(&path, e))?;
+            file.seek(SeekFrom::Start(0))
+                .and_then(|_| file.write_all(&header))
+                .and_then(|_| file.sync_all())
+                .map_err(|e| EngineError::io(&path, e))
+        }
+        (true, Kept::Copy) => {
+            let mut out = NpyWriter::create(&path, Dtype::F32, &[n, corpus.dim])?;
+            for chunk in corpus.embeddings.chunks(1 << 20) {
+                out.write(chunk)?;
+            }
+            out.finish()
+        }
+    }
+}
+
+fn file_sizes(dir: &Path) -> Result<BTreeMap<String, u64>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
+        let entry = entry.map_err(|e| EngineError::io(dir, e))?;
+        let len = entry
+            .metadata()
+            .map_err(|e| EngineError::io(entry.path(), e))?
+            .len();
+        files.insert(entry.file_name().to_string_lossy().into_owned(), len);
+    }
+    Ok(files)
+}

@@ -1,0 +1,67 @@
+//! The index directory: one file per structure, every array a memory-mappable `.npy`.
+//!
+//! ```text
+//! <index>/
+//!   meta.json            IndexMeta: format name and version, dim, codec kind + nbits,
+//!                        counts, build parameters, the caller's `encoder` settings and
+//!                        the size of every other file (see meta.rs)
+//!   centroids.npy        f32 [num_centroids, dim]   L2-normalised k-means centroids
+//!   codec_codebooks.npy  f32 [dim / (8 / nbits), 2^8, 8 / nbits]  product codes: one
+//!                        256-entry codebook per sub-space (8 / nbits dims a byte)
+//!   codec_cutoffs.npy    f32 [2^nbits - 1]  scalar codes: bucket cutoffs   } instead of
+//!   codec_weights.npy    f32 [2^nbits]      scalar codes: bucket weights   } codebooks
+//!   codes.npy            u8  [num_embeddings, bytes_per_code]  packed residual codes
+//!   centroid_ids.npy     u16 [num_embeddings] (u32 when num_centroids > 65536)
+//!                        the centroid each embedding was assigned to
+//!   doc_offsets.npy      u64 [num_documents + 1]  document d owns embeddings
+//!                        offsets[d] .. offsets[d+1] (contiguous, in build order)
+//!   postings.bin         table (table.rs), magic TARTNPST, num_centroids records:
+//!                        record c is a serialized RoaringBitmap (portable format) of
+//!                        the documents with an embedding assigned to centroid c
+//!   doc_ids.bin          table (table.rs), magic TARTNIDS, num_documents records:
+//!                        record d is document d's external id, UTF-8
+//!   embeddings.npy       f32 [num_embeddings, dim]  optional (keep_embeddings): the
+//!                        uncompressed embeddings, for exact search
+//! ```
+//!
+//! All integers are little endian. At 2 bits and dim 128 an embedding costs 32 code
+//! bytes + 2 centroid-id bytes + its share of the posting lists (about 2 bytes a
+//! distinct (centroid, document) pair), offsets, ids and centroids.
+//!
+//! The builder writes everything into a temporary sibling directory, `meta.json`
+//! last, and renames the directory into place as its final step.
+
+pub mod meta;
+pub mod npy;
+pub mod table;
+
+/// `meta.json`
+pub const META: &str = "meta.json";
+/// `centroids.npy`
+pub const CENTROIDS: &str = "centroids.npy";
+/// `codec_codebooks.npy` (product codes)
+pub const CODEBOOKS: &str = "codec_codebooks.npy";
+/// `codec_cutoffs.npy` (scalar codes)
+pub const CUTOFFS: &str = "codec_cutoffs.npy";
+/// `codec_weights.npy` (scalar codes)
+pub const WEIGHTS: &str = "codec_weights.npy";
+/// `codes.npy`
+pub const CODES: &str = "codes.npy";
+/// `centroid_ids.npy`
+pub const CENTROID_IDS: &str = "centroid_ids.npy";
+/// `doc_offsets.npy`
+pub const DOC_OFFSETS: &str = "doc_offsets.npy";
+/// `postings.bin`
+pub const POSTINGS: &str = "postings.bin";
+/// `doc_ids.bin`
+pub const DOC_IDS: &str = "doc_ids.bin";
+/// `embeddings.npy`
+pub const EMBEDDINGS: &str = "embeddings.npy";
+
+/// Magic of `postings.bin`.
+pub const POSTINGS_MAGIC: &[u8; 8] = b"TARTNPST";
+/// Magic of `doc_ids.bin`.
+pub const DOC_IDS_MAGIC: &[u8; 8] = b"TARTNIDS";
+
+/// Centroid ids are stored as u16 up to this many centroids, as u32 beyond.
+pub const MAX_U16_CENTROIDS: usize = 1 << 16;

@@ -1,0 +1,12 @@
+//! Searching an [`crate::Index`]: PLAID ([`crate::Index::search`], [`Searcher`]) and
+//! exhaustive MaxSim ([`crate::Index::search_exact`], [`crate::Index::search_exhaustive`]).
+
+mod exact;
+mod params;
+mod plaid;
+mod searcher;
+mod topk;
+
+pub use exact::{dot, maxsim, query_centroid_scores};
+pub use params::{SearchHit, SearchParams};
+pub use searcher::Searcher;

@@ -1,0 +1,342 @@
+//! The PLAID stages over reusable scratch buffers.
+//!
+//! 1. `S = C · Qᵀ`, centroid-major (`k x n_q`): one row of query-token scores a
+//!    centroid, so the interaction stages read one contiguous row an embedding.
+//! 2. Candidates: the union (roaring OR) of the posting lists of every query token's
+//!    top-`nprobe` centroids.
+//! 3. Centroid interaction with pruning: a document scores `Σ_i max_e S[c(e)][i]`
+//!    where centroids whose best query-token score is below the threshold contribute
+//!    0; keep `ndocs`.
+//! 4. Centroid interaction without pruning on those; keep `ndocs / 4`.
+//! 5. Exact MaxSim on the decompressed embeddings by implicit decompression:
+//!    `q_i · (c + r) = S[c][i] + Σ_pos lut_i[pos][code[pos]]`, with the lookup tables
+//!    of all query tokens interleaved (`[pos][byte][i]`) so an embedding costs
+//!    `bytes_per_code` vector adds of `n_q` lanes; top-k.
+//!
+//! Nothing is allocated per document: every buffer lives in [`Scratch`] and is reused
+//! across queries.
+
+use roaring::{MultiOps, RoaringBitmap};
+use tartan_quantize::QueryLut;
+
+use super::params::SearchHit;
+use super::topk::{keep_best, top_hits};
+use crate::error::{EngineError, Result};
+use crate::format::POSTINGS;
+use crate::index::Index;
+
+/// Reusable buffers of one search (one a thread, or one a [`super::Searcher`]).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// Query tokens of the current query.
+    pub nq: usize,
+    /// The current query, `nq x dim`.
+    pub query: Vec<f32>,
+    /// `S`, `k x nq`.
+    pub scores: Vec<f32>,
+    /// Per token: its best centroids while probing.
+    probe: Vec<(f32, u32)>,
+    /// Probed centroids, deduplicated.
+    probed: Vec<u32>,
+    /// Stage 2 output.
+    pub candidates: RoaringBitmap,
+    /// Centroids that pass the threshold (stage 3).
+    keep: Vec<bool>,
+    /// Stage 3 output (score, doc), sorted by doc.
+    pub pruned: Vec<(f32, u32)>,
+    /// Stage 4 output (score, doc), sorted by doc.
+    pub shortlist: Vec<(f32, u32)>,
+    /// Final scores.
+    finals: Vec<(f32, u32)>,
+    /// One query lookup table a token.
+    luts: Vec<QueryLut>,
+    /// Interleaved lookup tables, `[pos][byte][i]`.
+    pub fused: Vec<f32>,
+    /// Per-token maxima of one document.
+    pub maxes: Vec<f32>,
+    /// Per-token scores of one embedding.
+    pub acc: Vec<f32>,
+}
+
+/// Checks a query (`n x dim`, finite, at least one token) and returns `n`.
+pub(crate) fn check_query(query: &[f32], dim: usize) -> Result<usize> {
+    if query.len() % dim != 0 {
+        return Err(EngineError::DimensionMismatch {
+            what: "query",
+            expected: dim,
+            found: query.len(),
+        });
+    }
+    if query.is_empty() {
+        return Err(EngineError::EmptyQuery);
+    }
+    if let Some(i) = query.iter().position(|x| !x.is_finite()) {
+        return Err(EngineError::NonFinite {
+            what: "query".into(),
+            row: i / dim,
+            column: i % dim,
+        });
+    }
+    Ok(query.len() / dim)
+}
+
+impl Scratch {
+    /// Checks the query, stores it and computes `S` (stage 1).
+    pub fn prepare(&mut self, index: &Index, query: &[f32]) -> Result<()> {
+        let dim = index.dim();
+        self.nq = check_query(query, dim)?;
+        self.query.clear();
+        self.query.extend_from_slice(query);
+        centroid_scores(index.centroids(), dim, query, self.nq, &mut self.scores);
+        self.maxes.resize(self.nq, 0.0);
+        self.acc.resize(self.nq, 0.0);
+        Ok(())
+    }
+
+    /// Stage 2: candidates from each token's top-`nprobe` centroids.
+    pub fn generate_candidates(&mut self, index: &Index, nprobe: usize) -> Result<()> {
+        let (k, nq) = (index.num_centroids(), self.nq);
+        self.probed.clear();
+        if nprobe >= k {
+            self.probed.extend(0..k as u32);
+        } else {
+            for i in 0..nq {
+                top_centroids(&self.scores, nq, i, nprobe, &mut self.probe);
+                self.probed.extend(self.probe.iter().map(|&(_, c)| c));
+            }
+            self.probed.sort_unstable();
+            self.probed.dedup();
+        }
+        let mut lists = Vec::with_capacity(self.probed.len());
+        for &c in &self.probed {
+            let bytes = index.postings.get(c as usize).unwrap_or_default();
+            let list = RoaringBitmap::deserialize_from(bytes).map_err(|e| {
+                EngineError::corrupt(
+                    index.path().join(POSTINGS),
+                    format!("posting list {c}: {e}"),
+                )
+            })?;
+            lists.push(list);
+        }
+        self.candidates = lists.union();
+        if let Some(max) = self.candidates.max() {
+            if max as usize >= index.num_documents() {
+                return Err(EngineError::corrupt(
+                    index.path().join(POSTINGS),
+                    format!("document {max} >= {} documents", index.num_documents()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stage 3: centroid interaction with pruning over the candidates, keep `n`.
+    pub fn interaction_pruned(&mut self, index: &Index, threshold: f32, n: usize) -> Result<()> {
+        let nq = self.nq;
+        self.keep.clear();
+        self.keep.extend(
+            self.scores
+                .chunks_exact(nq)
+                .map(|row| row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= threshold),
+        );
+        self.pruned.clear();
+        for doc in self.candidates.iter() {
+            let (a, b) = index.doc_range(doc as usize);
+            self.maxes.fill(0.0);
+            for e in a..b {
+                let c = index.checked_centroid(e)?;
+                if !self.keep[c] {
+                    continue;
+                }
+                let row = &self.scores[c * nq..(c + 1) * nq];
+                for (m, &s) in self.maxes.iter_mut().zip(row) {
+                    *m = m.max(s);
+                }
+            }
+            self.pruned.push((self.maxes.iter().sum(), doc));
+        }
+        keep_best(&mut self.pruned, n);
+        self.pruned.sort_unstable_by_key(|&(_, d)| d);
+        Ok(())
+    }
+
+    /// Stage 4: centroid interaction without pruning over stage 3's documents, keep `n`.
+    pub fn interaction_full(&mut self, index: &Index, n: usize) -> Result<()> {
+        let nq = self.nq;
+        self.shortlist.clear();
+        for &(_, doc) in &self.pruned {
+            let (a, b) = index.doc_range(doc as usize);
+            self.maxes.fill(f32::NEG_INFINITY);
+            for e in a..b {
+                let c = index.checked_centroid(e)?;
+                let row = &self.scores[c * nq..(c + 1) * nq];
+                for (m, &s) in self.maxes.iter_mut().zip(row) {
+                    *m = m.max(s);
+                }
+            }
+            self.shortlist.push((self.maxes.iter().sum(), doc));
+        }
+        keep_best(&mut self.shortlist, n);
+        self.shortlist.sort_unstable_by_key(|&(_, d)| d);
+        Ok(())
+    }
+
+    /// Builds the interleaved lookup tables of the current query.
+    pub fn build_luts(&mut self, index: &Index) {
+        let (dim, nq) = (index.dim(), self.nq);
+        let bpe = index.codec.bytes_per_embedding();
+        self.luts.resize_with(nq, QueryLut::new);
+        for (q, lut) in self.query.chunks_exact(dim).zip(self.luts.iter_mut()) {
+            index.codec.query_lut_into(q, lut);
+        }
+        self.fused.resize(bpe * 256 * nq, 0.0);
+        for (i, lut) in self.luts.iter().enumerate() {
+            for (pos, table) in lut.tables().iter().enumerate() {
+                let base = pos * 256 * nq;
+                for (byte, &v) in table.iter().enumerate() {
+                    self.fused[base + byte * nq + i] = v;
+                }
+            }
+        }
+    }
+
+    /// Stage 5: implicit-decompression MaxSim of the shortlist, top `k`.
+    pub fn rank(&mut self, index: &Index, k: usize) -> Result<Vec<SearchHit>> {
+        self.build_luts(index);
+        self.finals.clear();
+        for &(_, doc) in &self.shortlist {
+            let score = implicit_maxsim(
+                index,
+                &self.scores,
+                &self.fused,
+                self.nq,
+                doc,
+                &mut self.maxes,
+                &mut self.acc,
+            )?;
+            self.finals.push((score, doc));
+        }
+        Ok(top_hits(&mut self.finals, k))
+    }
+}
+
+/// `S = C · Qᵀ` into `out` (`k x nq`, row-major), single-threaded (faer).
+pub(crate) fn centroid_scores(
+    centroids: &[f32],
+    dim: usize,
+    query: &[f32],
+    nq: usize,
+    out: &mut Vec<f32>,
+) {
+    let k = centroids.len() / dim;
+    out.clear();
+    out.resize(k * nq, 0.0);
+    let c = faer::MatRef::from_row_major_slice(centroids, k, dim);
+    let q = faer::MatRef::from_row_major_slice(query, nq, dim);
+    let dst = faer::MatMut::from_row_major_slice_mut(out.as_mut_slice(), k, nq);
+    faer::linalg::matmul::matmul(
+        dst,
+        faer::Accum::Replace,
+        c,
+        q.transpose(),
+        1.0f32,
+        faer::Par::Seq,
+    );
+}
+
+/// The `n` best centroids of token `i` (`n < k`) into `out`, from `S` (`k x nq`).
+fn top_centroids(scores: &[f32], nq: usize, i: usize, n: usize, out: &mut Vec<(f32, u32)>) {
+    out.clear();
+    let column = scores.iter().skip(i).step_by(nq).copied();
+    if n <= 16 {
+        // Insertion into a short sorted list beats selecting over all k.
+        let mut floor = f32::NEG_INFINITY;
+        for (c, s) in column.enumerate() {
+            if out.len() == n && s <= floor {
+                continue;
+            }
+            let at = out.partition_point(|&(t, _)| t >= s);
+            out.insert(at, (s, c as u32));
+            out.truncate(n);
+            floor = out.last().map_or(f32::NEG_INFINITY, |&(t, _)| t);
+        }
+    } else {
+        out.extend(column.enumerate().map(|(c, s)| (s, c as u32)));
+        keep_best(out, n);
+    }
+}
+
+/// MaxSim of document `doc` against the query by implicit decompression.
+#[inline]
+pub(crate) fn implicit_maxsim(
+    index: &Index,
+    scores: &[f32],
+    fused: &[f32],
+    nq: usize,
+    doc: u32,
+    maxes: &mut [f32],
+    acc: &mut [f32],
+) -> Result<f32> {
+    let bpe = index.codec.bytes_per_embedding();
+    let codes = index.codes.as_slice();
+    let (a, b) = index.doc_range(doc as usize);
+    maxes.fill(f32::NEG_INFINITY);
+    for e in a..b {
+        let c = index.checked_centroid(e)?;
+        acc.copy_from_slice(&scores[c * nq..(c + 1) * nq]);
+        for (pos, &byte) in codes[e * bpe..(e + 1) * bpe].iter().enumerate() {
+            let at = (pos * 256 + byte as usize) * nq;
+            for (x, &t) in acc.iter_mut().zip(&fused[at..at + nq]) {
+                *x += t;
+            }
+        }
+        for (m, &x) in maxes.iter_mut().zip(acc.iter()) {
+            *m = m.max(x);
+        }
+    }
+    Ok(if a == b { 0.0 } else { maxes.iter().sum() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_centroids_matches_a_full_sort() {
+        let nq = 3;
+        let scores: Vec<f32> = (0..300).map(|x| ((x * 7919) % 101) as f32 / 10.0).collect();
+        for i in 0..nq {
+            let mut column: Vec<(f32, u32)> = scores
+                .iter()
+                .skip(i)
+                .step_by(nq)
+                .enumerate()
+                .map(|(c, &s)| (s, c as u32))
+                .collect();
+            column.sort_by(super::super::topk::better);
+            for n in [1, 2, 5, 16, 17, 40] {
+                let mut out = Vec::new();
+                top_centroids(&scores, nq, i, n, &mut out);
+                let mut got: Vec<f32> = out.iter().map(|p| p.0).collect();
+                got.sort_by(|a, b| b.total_cmp(a));
+                let want: Vec<f32> = column[..n].iter().map(|p| p.0).collect();
+                assert_eq!(got, want, "token {i}, n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn centroid_scores_are_dot_products() {
+        let dim = 5;
+        let c: Vec<f32> = (0..4 * dim).map(|x| (x as f32 * 0.37).sin()).collect();
+        let q: Vec<f32> = (0..3 * dim).map(|x| (x as f32 * 0.11).cos()).collect();
+        let mut s = Vec::new();
+        centroid_scores(&c, dim, &q, 3, &mut s);
+        for ci in 0..4 {
+            for qi in 0..3 {
+                let dot: f32 = (0..dim).map(|d| c[ci * dim + d] * q[qi * dim + d]).sum();
+                assert!((s[ci * 3 + qi] - dot).abs() < 1e-5);
+            }
+        }
+    }
+}

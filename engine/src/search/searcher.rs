@@ -1,0 +1,114 @@
+//! [`Searcher`]: PLAID search with its own scratch buffers, stage by stage or whole;
+//! and [`Index::search`] / [`Index::search_batch`] over per-thread scratch.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+use super::params::{SearchHit, SearchParams};
+use super::plaid::Scratch;
+use crate::error::Result;
+use crate::index::Index;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs the whole pipeline on `scratch`.
+fn run(
+    index: &Index,
+    scratch: &mut Scratch,
+    query: &[f32],
+    params: &SearchParams,
+) -> Result<Vec<SearchHit>> {
+    params.validate()?;
+    scratch.prepare(index, query)?;
+    if params.k == 0 {
+        return Ok(Vec::new());
+    }
+    scratch.generate_candidates(index, params.nprobe)?;
+    scratch.interaction_pruned(index, params.centroid_score_threshold, params.stage2_keep())?;
+    scratch.interaction_full(index, params.stage3_keep())?;
+    scratch.rank(index, params.k)
+}
+
+impl Index {
+    /// PLAID search for `query` (`n_tokens x dim`, row-major): the top `params.k`
+    /// documents, best first (ties: lower document first).
+    ///
+    /// k = 0 gives no hits; fewer than k hits come back when fewer documents are
+    /// candidates. Errors: [`crate::EngineError::EmptyQuery`],
+    /// [`crate::EngineError::DimensionMismatch`], [`crate::EngineError::NonFinite`],
+    /// [`crate::EngineError::InvalidConfig`] (nprobe 0, NaN threshold).
+    pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Vec<SearchHit>> {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut scratch) => run(self, &mut scratch, query, params),
+            // Re-entered on this thread (a search inside a search callback): fresh buffers.
+            Err(_) => run(self, &mut Scratch::default(), query, params),
+        })
+    }
+
+    /// [`Index::search`] for many queries, spread over rayon's threads.
+    pub fn search_batch(
+        &self,
+        queries: &[Vec<f32>],
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<SearchHit>>> {
+        queries.par_iter().map(|q| self.search(q, params)).collect()
+    }
+
+    /// A [`Searcher`] with its own buffers.
+    pub fn searcher(&self) -> Searcher<'_> {
+        Searcher {
+            index: self,
+            scratch: Scratch::default(),
+        }
+    }
+}
+
+/// PLAID search with its own reusable buffers; its stage methods let benchmarks time
+/// each stage. Call them in order: [`Searcher::prepare`], then
+/// [`Searcher::candidates`], [`Searcher::interaction_pruned`],
+/// [`Searcher::interaction_full`], [`Searcher::rank`] (each may be repeated).
+pub struct Searcher<'a> {
+    index: &'a Index,
+    scratch: Scratch,
+}
+
+impl Searcher<'_> {
+    /// The whole search (as [`Index::search`]).
+    pub fn search(&mut self, query: &[f32], params: &SearchParams) -> Result<Vec<SearchHit>> {
+        run(self.index, &mut self.scratch, query, params)
+    }
+
+    /// Stage 1: checks the query and computes the query-centroid scores.
+    pub fn prepare(&mut self, query: &[f32]) -> Result<()> {
+        self.scratch.prepare(self.index, query)
+    }
+
+    /// Stage 2: candidates from each query token's top-`nprobe` centroids; returns
+    /// their number.
+    pub fn candidates(&mut self, nprobe: usize) -> Result<usize> {
+        self.scratch
+            .generate_candidates(self.index, nprobe.max(1))?;
+        Ok(self.scratch.candidates.len() as usize)
+    }
+
+    /// Stage 3: pruned centroid interaction over the candidates, keeping `ndocs`.
+    pub fn interaction_pruned(&mut self, threshold: f32, ndocs: usize) -> Result<usize> {
+        self.scratch
+            .interaction_pruned(self.index, threshold, ndocs)?;
+        Ok(self.scratch.pruned.len())
+    }
+
+    /// Stage 4: full centroid interaction over stage 3's documents, keeping `n`.
+    pub fn interaction_full(&mut self, n: usize) -> Result<usize> {
+        self.scratch.interaction_full(self.index, n)?;
+        Ok(self.scratch.shortlist.len())
+    }
+
+    /// Stage 5: implicit-decompression MaxSim of stage 4's documents, top `k`.
+    pub fn rank(&mut self, k: usize) -> Result<Vec<SearchHit>> {
+        self.scratch.rank(self.index, k)
+    }
+}
