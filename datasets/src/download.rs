@@ -13,7 +13,8 @@
 //!    refused), and the layout verified (corpus, queries, at least one qrels split;
 //!    for `cqadupstack`, each of its sub-collections).
 //! 3. The verified directory is renamed to `cache_dir/{name}` as the last step, so a
-//!    crash or a failed download never leaves a half dataset that looks complete.
+//!    crash or a failed download never leaves a half dataset that looks complete
+//!    (a crash can leave a `.tartan-download-*` directory behind, safe to delete).
 //!
 //! The base URL can be replaced by a mirror: the `TARTAN_BEIR_URL` environment
 //! variable for [`download_beir`], or the argument of [`download_beir_from`].
