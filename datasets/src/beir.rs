@@ -65,11 +65,17 @@ impl CorpusDoc {
     /// The text to encode under a chosen convention.
     pub fn text_joined(&self, join: TitleJoin) -> String {
         match join {
-            TitleJoin::Space => format!("{} {}", self.title, self.text).trim().to_string(),
+            TitleJoin::Space => python_strip(&format!("{} {}", self.title, self.text)).to_string(),
             TitleJoin::Pipe if !self.title.is_empty() => format!("{} | {}", self.title, self.text),
             TitleJoin::Pipe | TitleJoin::TextOnly => self.text.clone(),
         }
     }
+}
+
+/// Python's `str.strip()`: Unicode whitespace as Rust sees it plus the four ASCII
+/// separators U+001C..U+001F, which Python's `isspace` also counts.
+fn python_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 /// One query.
@@ -379,6 +385,12 @@ mod tests {
         assert_eq!(docs[2].text_joined(TitleJoin::TextOnly), " spaced ");
         assert_eq!(reader.blank_lines(), 1);
         assert_eq!(reader.docs_read(), 3);
+    }
+
+    #[test]
+    fn strip_is_pythons() {
+        assert_eq!(python_strip("\u{1f}\u{a0} a b\u{3000}\u{1c}"), "a b");
+        assert_eq!(python_strip("\u{200b}a"), "\u{200b}a");
     }
 
     #[test]

@@ -25,6 +25,10 @@
 //! `EvaluateRetrieval.evaluate` prints (BEIR then rounds to 5 decimals; tartan
 //! does not round).
 //!
+//! BEIR's `evaluate` also drops, by default (`ignore_identical_ids=True`), every
+//! hit whose document id equals its query id before scoring (it matters for
+//! ArguAna and Quora): call [`Run::remove_identical_ids`] first to do the same.
+//!
 //! MRR@k is trec_eval's `recip_rank` over the top k in trec_eval's order (what
 //! ir_measures' `RR@k` computes). BEIR's own `mrr` (`evaluate_custom(...,
 //! "mrr")`) differs in two details — ties keep the run's insertion order, and it
