@@ -1,0 +1,287 @@
+//! The encoder: tokenise, batch by length, run the transformer, project, normalise.
+
+use std::path::Path;
+
+use candle_core::{Tensor, D};
+use serde_json::json;
+
+use crate::backbone::Architecture;
+use crate::checkpoint::{Checkpoint, Layout, SettingsOverride};
+use crate::device::Device;
+use crate::embeddings::Embeddings;
+use crate::error::{CandleContext, EncoderError, Result};
+use crate::hub;
+use crate::settings::ColbertSettings;
+use crate::tokenize::{ModelInput, TextKind};
+
+/// Batch size [`Encoder::encode_queries`] uses.
+pub const QUERY_BATCH_SIZE: usize = 32;
+
+/// Options of [`Encoder::load_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Where the forward pass runs.
+    pub device: Device,
+    /// Overrides of the checkpoint's lengths.
+    pub overrides: SettingsOverride,
+}
+
+/// A loaded ColBERT (or plain BERT) checkpoint that turns texts into token embeddings.
+pub struct Encoder {
+    pub(crate) checkpoint: Checkpoint,
+    pub(crate) device: Device,
+    pub(crate) candle_device: candle_core::Device,
+    pub(crate) model: String,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("model", &self.model)
+            .field("device", &self.device)
+            .field("layout", &self.checkpoint.layout)
+            .field("dim", &self.dim())
+            .finish()
+    }
+}
+
+/// What a batch produces for each input.
+#[derive(Clone, Copy)]
+enum Output {
+    /// Projected, normalised vectors of the kept positions.
+    Kept,
+    /// `last_hidden_state` of every position, before the projection.
+    Hidden,
+}
+
+impl Encoder {
+    /// Loads a local model directory, or a hub id (`owner/name`) resolved into the Hugging
+    /// Face cache (hf-hub; `HF_HOME`, `HF_ENDPOINT`, `HF_HUB_OFFLINE` honoured).
+    pub fn load(model: &str, device: Device) -> Result<Encoder> {
+        Self::load_with(
+            model,
+            &LoadOptions {
+                device,
+                ..LoadOptions::default()
+            },
+        )
+    }
+
+    /// [`Encoder::load`] with length overrides.
+    pub fn load_with(model: &str, options: &LoadOptions) -> Result<Encoder> {
+        let dir = if hub::looks_like_hub_id(model) {
+            hub::resolve(model)?
+        } else {
+            Path::new(model).to_path_buf()
+        };
+        let candle_device = options.device.to_candle()?;
+        let checkpoint = Checkpoint::load(&dir, &options.overrides, &candle_device)?;
+        Ok(Encoder {
+            checkpoint,
+            device: options.device,
+            candle_device,
+            model: model.to_string(),
+        })
+    }
+
+    /// Width of the output vectors (the projection's, or the hidden size without one).
+    pub fn dim(&self) -> usize {
+        self.checkpoint
+            .projection
+            .last()
+            .map_or(self.checkpoint.hidden_size, |d| d.out_features())
+    }
+
+    /// Width of the transformer's hidden states.
+    pub fn hidden_size(&self) -> usize {
+        self.checkpoint.hidden_size
+    }
+
+    /// Query length in tokens (vectors per query with expansion).
+    pub fn query_length(&self) -> usize {
+        self.colbert_settings().query_length
+    }
+
+    /// Maximum document length in tokens.
+    pub fn document_length(&self) -> usize {
+        self.colbert_settings().document_length
+    }
+
+    /// The encoding settings in force.
+    pub fn colbert_settings(&self) -> &ColbertSettings {
+        self.checkpoint.tokenizer.settings()
+    }
+
+    /// The checkpoint layout.
+    pub fn layout(&self) -> Layout {
+        self.checkpoint.layout
+    }
+
+    /// The transformer architecture.
+    pub fn architecture(&self) -> Architecture {
+        self.checkpoint.architecture
+    }
+
+    /// The device the forward pass runs on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Everything needed to encode queries the same way later; recorded in an index's
+    /// `meta.json`.
+    pub fn settings(&self) -> serde_json::Value {
+        let s = self.colbert_settings();
+        json!({
+            "model": self.model,
+            "layout": self.layout().name(),
+            "architecture": self.architecture().name(),
+            "dim": self.dim(),
+            "hidden_size": self.hidden_size(),
+            "query_prefix": s.query_prefix,
+            "document_prefix": s.document_prefix,
+            "query_length": s.query_length,
+            "document_length": s.document_length,
+            "do_query_expansion": s.do_query_expansion,
+            "attend_to_expansion_tokens": s.attend_to_expansion_tokens,
+            "skiplist_words": s.skiplist_words,
+            "skiplist_ids": self.checkpoint.tokenizer.skiplist_ids(),
+            "normalize": true,
+        })
+    }
+
+    /// Model inputs of queries (marker, `[MASK]` expansion).
+    pub fn tokenize_queries(&self, texts: &[&str]) -> Result<Vec<ModelInput>> {
+        self.checkpoint.tokenizer.tokenize(texts, TextKind::Query)
+    }
+
+    /// Model inputs of documents (marker, truncation, skiplist).
+    pub fn tokenize_documents(&self, texts: &[&str]) -> Result<Vec<ModelInput>> {
+        self.checkpoint
+            .tokenizer
+            .tokenize(texts, TextKind::Document)
+    }
+
+    /// Encodes queries: `query_length` vectors each when the checkpoint expands queries.
+    pub fn encode_queries(&self, texts: &[&str]) -> Result<Vec<Embeddings>> {
+        let inputs = self.tokenize_queries(texts)?;
+        self.encode_inputs(&inputs, QUERY_BATCH_SIZE)
+    }
+
+    /// Encodes documents, `batch_size` at a time (sorted by length, padded per batch); one
+    /// [`Embeddings`] per text, in input order, without padding or skiplist positions.
+    pub fn encode_documents(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Embeddings>> {
+        let inputs = self.tokenize_documents(texts)?;
+        self.encode_inputs(&inputs, batch_size)
+    }
+
+    /// Encodes prepared inputs: the kept positions' projected, L2-normalised vectors.
+    pub fn encode_inputs(
+        &self,
+        inputs: &[ModelInput],
+        batch_size: usize,
+    ) -> Result<Vec<Embeddings>> {
+        self.run(inputs, batch_size, Output::Kept)
+    }
+
+    /// The transformer's `last_hidden_state` for every position of each input (hidden-size
+    /// rows, before projection and normalisation); for checking the forward pass.
+    pub fn hidden_states(
+        &self,
+        inputs: &[ModelInput],
+        batch_size: usize,
+    ) -> Result<Vec<Embeddings>> {
+        self.run(inputs, batch_size, Output::Hidden)
+    }
+
+    fn run(
+        &self,
+        inputs: &[ModelInput],
+        batch_size: usize,
+        output: Output,
+    ) -> Result<Vec<Embeddings>> {
+        if batch_size == 0 {
+            return Err(EncoderError::InvalidInput(
+                "batch_size must be at least 1".into(),
+            ));
+        }
+        for (i, input) in inputs.iter().enumerate() {
+            if input.is_empty()
+                || input.attention_mask.len() != input.len()
+                || input.keep.len() != input.len()
+            {
+                return Err(EncoderError::InvalidInput(format!(
+                    "input {i} is empty or its ids, attention mask and keep mask differ in length"
+                )));
+            }
+        }
+        // Longest first, so each batch pads as little as possible.
+        let mut order: Vec<usize> = (0..inputs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(inputs[i].len()));
+        let mut results: Vec<Option<Embeddings>> = vec![None; inputs.len()];
+        for chunk in order.chunks(batch_size) {
+            let batch: Vec<&ModelInput> = chunk.iter().map(|&i| &inputs[i]).collect();
+            let outs = self.run_batch(&batch, output)?;
+            for (&i, e) in chunk.iter().zip(outs) {
+                results[i] = Some(e);
+            }
+        }
+        Ok(results.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    fn run_batch(&self, batch: &[&ModelInput], output: Output) -> Result<Vec<Embeddings>> {
+        let b = batch.len();
+        let max_len = batch.iter().map(|x| x.len()).max().unwrap_or(0);
+        let mut ids = vec![0u32; b * max_len];
+        let mut mask = vec![0u32; b * max_len];
+        for (r, x) in batch.iter().enumerate() {
+            ids[r * max_len..r * max_len + x.len()].copy_from_slice(&x.ids);
+            mask[r * max_len..r * max_len + x.len()].copy_from_slice(&x.attention_mask);
+        }
+        let dev = &self.candle_device;
+        let ids = Tensor::from_vec(ids, (b, max_len), dev).context(|| "input ids".into())?;
+        let mask = Tensor::from_vec(mask, (b, max_len), dev).context(|| "attention mask".into())?;
+        let hidden = self.checkpoint.backbone.forward(&ids, &mask)?;
+        let out = match output {
+            Output::Hidden => hidden,
+            Output::Kept => {
+                let mut ys = hidden;
+                for dense in &self.checkpoint.projection {
+                    ys = dense.forward(&ys)?;
+                }
+                l2_normalize(&ys)?
+            }
+        };
+        let width = out.dim(D::Minus1).context(|| "output width".into())?;
+        let flat: Vec<f32> = out
+            .flatten_all()
+            .and_then(|t| t.to_device(&candle_core::Device::Cpu))
+            .and_then(|t| t.to_vec1::<f32>())
+            .context(|| "copying outputs to the host".into())?;
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(r, x)| {
+                let base = r * max_len * width;
+                let mut data = Vec::with_capacity(x.len() * width);
+                for p in 0..x.len() {
+                    if matches!(output, Output::Hidden) || x.keep[p] {
+                        data.extend_from_slice(&flat[base + p * width..base + (p + 1) * width]);
+                    }
+                }
+                Embeddings { dim: width, data }
+            })
+            .collect())
+    }
+}
+
+/// Row-wise `x / max(||x||, 1e-12)`, as torch's `normalize`.
+fn l2_normalize(xs: &Tensor) -> Result<Tensor> {
+    let norms = xs
+        .sqr()
+        .and_then(|t| t.sum_keepdim(D::Minus1))
+        .and_then(|t| t.sqrt())
+        .and_then(|t| t.clamp(1e-12f32, f32::MAX))
+        .context(|| "row norms".into())?;
+    xs.broadcast_div(&norms)
+        .context(|| "normalising rows".into())
+}

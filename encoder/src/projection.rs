@@ -1,0 +1,147 @@
+//! The token-level projection after the transformer: PyLate / sentence-transformers Dense
+//! modules, or colbert-ai's `linear.weight`.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::Deserialize;
+
+use crate::error::{read_json, CandleContext, EncoderError, Result};
+
+/// The activation of a Dense module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Activation {
+    Identity,
+    Tanh,
+}
+
+/// One linear layer `y = act(x · Wᵀ + b)`.
+pub(crate) struct Dense {
+    /// `Wᵀ`, `[in, out]`, so a batch is projected with one matmul.
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+    activation: Activation,
+}
+
+/// `1_Dense/config.json` as sentence-transformers and PyLate write it.
+#[derive(Debug, Deserialize)]
+struct DenseConfig {
+    in_features: usize,
+    out_features: usize,
+    #[serde(default = "default_true")]
+    bias: bool,
+    #[serde(default)]
+    activation_function: Option<String>,
+    #[serde(default)]
+    use_residual: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Dense {
+    /// From a weight `[out, in]` (and optional bias `[out]`).
+    pub(crate) fn new(
+        weight: &Tensor,
+        bias: Option<Tensor>,
+        activation: Activation,
+    ) -> Result<Self> {
+        let weight_t = weight
+            .t()
+            .and_then(|t| t.contiguous())
+            .context(|| "transposing the projection".into())?;
+        Ok(Self {
+            weight_t,
+            bias,
+            activation,
+        })
+    }
+
+    /// Input width.
+    pub(crate) fn in_features(&self) -> usize {
+        self.weight_t.dims()[0]
+    }
+
+    /// Output width.
+    pub(crate) fn out_features(&self) -> usize {
+        self.weight_t.dims()[1]
+    }
+
+    /// Loads a sentence-transformers / PyLate Dense module directory.
+    pub(crate) fn load_module(dir: &Path, device: &Device) -> Result<Self> {
+        let cfg_path = dir.join("config.json");
+        let weights = dir.join("model.safetensors");
+        for (path, why) in [
+            (&cfg_path, "the Dense module's config"),
+            (&weights, "the Dense module's weights (linear.weight)"),
+        ] {
+            if !path.is_file() {
+                return Err(missing(dir, path, why));
+            }
+        }
+        let cfg: DenseConfig = read_json(&cfg_path)?;
+        let unsupported = |what: String| EncoderError::Unsupported {
+            dir: dir.to_path_buf(),
+            what,
+        };
+        if cfg.use_residual {
+            return Err(unsupported("Dense with use_residual=true".into()));
+        }
+        let activation = match cfg.activation_function.as_deref() {
+            None => Activation::Tanh, // sentence-transformers' default
+            Some(a) if a.ends_with("Identity") => Activation::Identity,
+            Some(a) if a.ends_with("Tanh") => Activation::Tanh,
+            Some(a) => return Err(unsupported(format!("Dense activation {a}"))),
+        };
+        let vb = mmap_safetensors(&weights, device)?;
+        let weight = vb
+            .get((cfg.out_features, cfg.in_features), "linear.weight")
+            .context(|| format!("reading linear.weight from {}", weights.display()))?;
+        let bias = if cfg.bias {
+            Some(
+                vb.get(cfg.out_features, "linear.bias")
+                    .context(|| format!("reading linear.bias from {}", weights.display()))?,
+            )
+        } else {
+            None
+        };
+        Self::new(&weight, bias, activation)
+    }
+
+    /// Applies the layer to `[batch, len, in]`.
+    pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let ys = xs
+            .broadcast_matmul(&self.weight_t)
+            .context(|| "projection matmul".into())?;
+        let ys = match &self.bias {
+            Some(b) => ys.broadcast_add(b).context(|| "projection bias".into())?,
+            None => ys,
+        };
+        match self.activation {
+            Activation::Identity => Ok(ys),
+            Activation::Tanh => ys.tanh().context(|| "projection tanh".into()),
+        }
+    }
+}
+
+fn missing(dir: &Path, path: &Path, why: &str) -> EncoderError {
+    EncoderError::MissingFile {
+        dir: dir.to_path_buf(),
+        file: path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        why: why.into(),
+    }
+}
+
+/// Memory-maps a safetensors file as f32 weights on `device`.
+pub(crate) fn mmap_safetensors(path: &Path, device: &Device) -> Result<VarBuilder<'static>> {
+    // SAFETY: the file is mapped read-only and candle copies every tensor it loads out of the
+    // mapping; the usual mmap caveat (another process truncating the file while we read it)
+    // is accepted, as in every candle and safetensors loader.
+    unsafe { VarBuilder::from_mmaped_safetensors(&[path], candle_core::DType::F32, device) }
+        .context(|| format!("opening {}", path.display()))
+}
