@@ -187,6 +187,20 @@ impl Evaluation {
             .iter()
             .map(|(q, v)| (q.as_str(), v.as_slice()))
     }
+
+    /// Writes `trec_eval -q` style lines, `measure<TAB>qid<TAB>value`, every query
+    /// then `all` for the means, values with 4 decimals as trec_eval prints them.
+    pub fn write_trec_eval(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for (qid, values) in &self.per_query {
+            for (m, v) in self.measures.iter().zip(values) {
+                writeln!(out, "{:<22}\t{qid}\t{v:.4}", m.trec_name())?;
+            }
+        }
+        for (m, v) in self.means() {
+            writeln!(out, "{:<22}\tall\t{v:.4}", m.trec_name())?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Evaluation {
@@ -462,6 +476,18 @@ mod tests {
         assert_eq!(e.queries_missing_from_qrels, 1);
         assert_eq!(e.mean(Measure::Ndcg(10)), Some(0.0));
         assert_eq!(e.mean(Measure::P(1)), None);
+        let mut lines = Vec::new();
+        e.write_trec_eval(&mut lines).unwrap();
+        let lines = String::from_utf8(lines).unwrap();
+        assert_eq!(lines.lines().count(), 6);
+        assert!(
+            lines.starts_with("ndcg_cut_10           \tq1\t0.0000\n"),
+            "{lines}"
+        );
+        assert!(
+            lines.ends_with("recall_10             \tall\t0.0000\n"),
+            "{lines}"
+        );
         assert_eq!(
             e.to_string(),
             "nDCG@10      0.0000\nRecall@10    0.0000\nqueries evaluated: 2 (not evaluated: 1 judged but not in the run, 1 in the run without judgments)"
