@@ -42,12 +42,6 @@ impl IdSet {
     pub fn len(&self) -> u64 {
         self.integers.len() + self.hashed.len() as u64
     }
-
-    /// Whether no id was inserted.
-    #[allow(dead_code)]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// `Some(n)` when `id` is the canonical decimal spelling of `n` (no sign, no
