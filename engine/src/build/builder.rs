@@ -34,6 +34,17 @@ pub struct IndexBuilder {
     ids: Vec<String>,
 }
 
+impl std::fmt::Debug for IndexBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexBuilder")
+            .field("target", &self.target)
+            .field("dim", &self.dim)
+            .field("documents", &self.ids.len())
+            .field("staging", &self.staging.path())
+            .finish_non_exhaustive()
+    }
+}
+
 impl IndexBuilder {
     /// Starts a build of an index of `dim`-dimensional embeddings at `out_dir`.
     ///

@@ -39,11 +39,13 @@ pub(crate) fn plan(n: usize, config: &BuildConfig) -> Result<(usize, usize, usiz
         .max(k_wanted);
     let kmeans_points = cap.min(n - held_out);
     let k = match config.num_centroids {
-        Some(k) if k > kmeans_points => return Err(EngineError::InvalidConfig {
-            reason: format!(
+        Some(k) if k > kmeans_points => {
+            return Err(EngineError::InvalidConfig {
+                reason: format!(
                 "num_centroids {k} exceeds the {kmeans_points} embeddings available to train them"
             ),
-        }),
+            })
+        }
         Some(k) => k,
         None => k_wanted.min(kmeans_points),
     };

@@ -1,0 +1,103 @@
+//! Shared fixtures: small synthetic corpora and indexes built from them.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
+use tartan_engine::{BuildConfig, BuildReport, Index, IndexBuilder, NoProgress};
+
+/// A scratch directory under cargo's target tmp dir, emptied first.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("engine-tests-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Builds an index of the whole synthetic corpus at `dir`.
+pub fn build_synthetic(synthetic: &Synthetic, dir: &Path, config: BuildConfig) -> BuildReport {
+    let mut builder = IndexBuilder::new(dir, synthetic.dim(), config).unwrap();
+    let mut doc = Vec::new();
+    for d in 0..synthetic.num_documents() {
+        synthetic.document(d, &mut doc);
+        builder.add_document(&synthetic.doc_id(d), &doc).unwrap();
+    }
+    builder.finish(&NoProgress).unwrap()
+}
+
+/// The shared quality fixture: 1,000 documents of about 20 tokens at dim 128,
+/// default centroid count, kept embeddings, and 100 queries.
+pub struct Fixture {
+    pub synthetic: Synthetic,
+    pub index: Index,
+    pub report: BuildReport,
+    pub queries: Vec<Vec<f32>>,
+}
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let synthetic = Synthetic::new(SyntheticConfig {
+            docs: 1000,
+            tokens: 20,
+            dim: 128,
+            seed: 11,
+            ..SyntheticConfig::default()
+        });
+        let dir = scratch_dir("fixture").join("index");
+        let config = BuildConfig {
+            keep_embeddings: true,
+            encoder: serde_json::json!({"name": "synthetic", "query_length": 32}),
+            ..BuildConfig::default()
+        };
+        let report = build_synthetic(&synthetic, &dir, config);
+        let index = Index::open(&dir).unwrap();
+        let queries = (0..100)
+            .map(|j| {
+                let mut q = Vec::new();
+                synthetic.query(j, &mut q);
+                q
+            })
+            .collect();
+        Fixture {
+            synthetic,
+            index,
+            report,
+            queries,
+        }
+    })
+}
+
+/// A small index (dim 16, 40 documents) for format and edge-case tests.
+pub fn small_index(dir: &Path, config: BuildConfig) -> (Synthetic, BuildReport) {
+    let synthetic = Synthetic::new(SyntheticConfig {
+        docs: 40,
+        tokens: 8,
+        dim: 16,
+        topics: 8,
+        words_per_topic: 4,
+        query_tokens: 4,
+        seed: 3,
+        ..SyntheticConfig::default()
+    });
+    let config = BuildConfig {
+        num_centroids: Some(16),
+        ..config
+    };
+    let report = build_synthetic(&synthetic, dir, config);
+    (synthetic, report)
+}
+
+/// Fraction of `truth`'s documents found in `got`.
+pub fn recall(got: &[tartan_engine::SearchHit], truth: &[tartan_engine::SearchHit]) -> f64 {
+    if truth.is_empty() {
+        return 1.0;
+    }
+    let found = truth
+        .iter()
+        .filter(|t| got.iter().any(|g| g.doc == t.doc))
+        .count();
+    found as f64 / truth.len() as f64
+}

@@ -1,0 +1,7 @@
+//! Integration tests of tartan-engine (one binary; modules by area).
+
+mod build;
+mod common;
+mod corruption;
+mod edge_cases;
+mod quality;
