@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use candle_core::{Tensor, D};
+use rayon::prelude::*;
 use serde_json::json;
 
 use crate::backbone::Architecture;
@@ -218,10 +219,20 @@ impl Encoder {
         let mut order: Vec<usize> = (0..inputs.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(inputs[i].len()));
         let mut results: Vec<Option<Embeddings>> = vec![None; inputs.len()];
+        let threads = rayon::current_num_threads();
         for chunk in order.chunks(batch_size) {
-            let batch: Vec<&ModelInput> = chunk.iter().map(|&i| &inputs[i]).collect();
-            let outs = self.run_batch(&batch, output)?;
-            for (&i, e) in chunk.iter().zip(outs) {
+            let outs: Vec<Vec<Embeddings>> = if self.candle_device.is_cpu() && threads > 1 {
+                // candle runs element-wise ops (GELU, masks, residual adds) on one thread and
+                // only matmuls on all of them: split the batch so every thread has work.
+                let sub = chunk.len().div_ceil(threads).max(1);
+                chunk
+                    .par_chunks(sub)
+                    .map(|part| self.run_batch(&gather(inputs, part), output))
+                    .collect::<Result<_>>()?
+            } else {
+                vec![self.run_batch(&gather(inputs, chunk), output)?]
+            };
+            for (&i, e) in chunk.iter().zip(outs.into_iter().flatten()) {
                 results[i] = Some(e);
             }
         }
@@ -272,6 +283,11 @@ impl Encoder {
             })
             .collect())
     }
+}
+
+/// The inputs at `indices`, in that order.
+fn gather<'a>(inputs: &'a [ModelInput], indices: &[usize]) -> Vec<&'a ModelInput> {
+    indices.iter().map(|&i| &inputs[i]).collect()
 }
 
 /// Row-wise `x / max(||x||, 1e-12)`, as torch's `normalize`.
