@@ -9,6 +9,7 @@
 use rand::seq::index;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 
 use crate::nearest::{nearest, Targets};
 
@@ -93,30 +94,42 @@ fn update(
     centroids: &mut [f32],
 ) {
     let k = centroids.len() / dim;
-    let mut sums = vec![0f64; k * dim];
-    let mut counts = vec![0usize; k];
-    for (x, &id) in points.chunks_exact(dim).zip(ids) {
-        let id = id as usize;
-        counts[id] += 1;
-        for (s, &v) in sums[id * dim..(id + 1) * dim].iter_mut().zip(x) {
-            *s += f64::from(v);
-        }
+    // Points grouped by centroid (a counting sort, in point order within a group), so
+    // every centroid is averaged independently and in parallel, always in the same
+    // order: the result does not depend on the thread count.
+    let mut starts = vec![0usize; k + 1];
+    for &id in ids {
+        starts[id as usize + 1] += 1;
     }
-    let mut empty = Vec::new();
-    for (j, (c, s)) in centroids
-        .chunks_exact_mut(dim)
-        .zip(sums.chunks_exact(dim))
+    for j in 0..k {
+        starts[j + 1] += starts[j];
+    }
+    let mut next = starts.clone();
+    let mut members = vec![0usize; ids.len()];
+    for (i, &id) in ids.iter().enumerate() {
+        members[next[id as usize]] = i;
+        next[id as usize] += 1;
+    }
+    centroids
+        .par_chunks_mut(dim)
         .enumerate()
-    {
-        if counts[j] == 0 {
-            empty.push(j);
-            continue;
-        }
-        let inv = 1.0 / counts[j] as f64;
-        for (c, &s) in c.iter_mut().zip(s) {
-            *c = (s * inv) as f32;
-        }
-    }
+        .for_each(|(j, c)| {
+            let group = &members[starts[j]..starts[j + 1]];
+            if group.is_empty() {
+                return;
+            }
+            let mut sum = vec![0f64; dim];
+            for &i in group {
+                for (s, &v) in sum.iter_mut().zip(row(points, dim, i)) {
+                    *s += f64::from(v);
+                }
+            }
+            let inv = 1.0 / group.len() as f64;
+            for (c, s) in c.iter_mut().zip(sum) {
+                *c = (s * inv) as f32;
+            }
+        });
+    let empty: Vec<usize> = (0..k).filter(|&j| starts[j] == starts[j + 1]).collect();
     if empty.is_empty() {
         return;
     }

@@ -134,25 +134,44 @@ fn direct(points: &[f32], t: Targets<'_>, ids: &mut [u32], scores: &mut [f32], s
 /// Index and value of the largest `row[j] + bias[j]`, the first one on ties.
 #[inline]
 fn argmax(row: &[f32], bias: Option<&[f32]>) -> (usize, f32) {
-    let mut best = (0, f32::NEG_INFINITY);
     match bias {
-        None => {
-            for (j, &v) in row.iter().enumerate() {
-                if v > best.1 {
-                    best = (j, v);
-                }
-            }
-        }
-        Some(bias) => {
-            for (j, (&v, &b)) in row.iter().zip(bias).enumerate() {
-                let v = v + b;
-                if v > best.1 {
-                    best = (j, v);
-                }
-            }
+        None => argmax_lanes(row, |_| 0.0),
+        Some(bias) => argmax_lanes(row, |j| bias[j]),
+    }
+}
+
+/// Branch-free argmax over `LANES` interleaved running maxima, which the compiler keeps
+/// in vector registers; the lanes are merged at the end (lowest index on ties).
+#[inline(always)]
+fn argmax_lanes(row: &[f32], bias: impl Fn(usize) -> f32) -> (usize, f32) {
+    const LANES: usize = 8;
+    let mut best = [f32::NEG_INFINITY; LANES];
+    let mut at = [0u32; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for (c, chunk) in chunks.enumerate() {
+        for l in 0..LANES {
+            let j = c * LANES + l;
+            let v = chunk[l] + bias(j);
+            let better = v > best[l];
+            best[l] = if better { v } else { best[l] };
+            at[l] = if better { j as u32 } else { at[l] };
         }
     }
-    best
+    let mut result = (0usize, f32::NEG_INFINITY);
+    for l in 0..LANES {
+        if best[l] > result.1 || (best[l] == result.1 && (at[l] as usize) < result.0) {
+            result = (at[l] as usize, best[l]);
+        }
+    }
+    let start = row.len() - tail.len();
+    for (i, &v) in tail.iter().enumerate() {
+        let v = v + bias(start + i);
+        if v > result.1 {
+            result = (start + i, v);
+        }
+    }
+    result
 }
 
 #[cfg(test)]
@@ -186,6 +205,18 @@ mod tests {
                 (state % 2001) as f32 / 1000.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_ties() {
+        let mut row = vec![0.0f32; 37];
+        row[11] = 5.0;
+        row[3] = 5.0;
+        row[36] = 5.0;
+        assert_eq!(argmax(&row, None), (3, 5.0));
+        let bias: Vec<f32> = (0..37).map(|j| if j == 36 { 1.0 } else { 0.0 }).collect();
+        assert_eq!(argmax(&row, Some(&bias)), (36, 6.0));
+        assert_eq!(argmax(&[f32::NAN; 9], None).0, 0);
     }
 
     #[test]
