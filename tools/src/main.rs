@@ -1,2 +1,118 @@
-//! The `tartan` command.
-fn main() {}
+//! `tartan`: build, search, evaluate and serve PLAID-style ColBERT indexes.
+//!
+//! Exit codes: 0 success, 1 a runtime error (printed as one line on stderr, with
+//! the backtrace only under `--verbose` or `RUST_BACKTRACE`), 2 a usage error.
+
+mod args;
+mod cache;
+mod cmd;
+mod corpus;
+mod docstore;
+mod latency;
+mod metrics;
+mod model;
+mod npy;
+mod progress;
+mod results;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tartan: a PLAID-style, compressed, on-disk late-interaction (ColBERT) search engine.
+///
+/// Build an index from text (with a ColBERT model) or from .npy token embeddings,
+/// search it, evaluate it on BEIR, or serve it over HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "tartan", version, propagate_version = true)]
+struct Cli {
+    /// Print the full error chain and backtrace on failure (RUST_BACKTRACE=1 also does).
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    /// Hide progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Worker threads for encoding, building and batch search (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build an index from a corpus with a model, or from .npy embeddings.
+    Index(cmd::index::IndexArgs),
+    /// Search an index with text queries or query embeddings.
+    Search(cmd::search::SearchArgs),
+    /// Encode documents or queries into .npy files (for numpy, PyLate and other tools).
+    Encode(cmd::encode::EncodeArgs),
+    /// Evaluate a model on a BEIR dataset: nDCG@10, Recall@100, MRR@10, latency, QPS.
+    Eval(cmd::eval::EvalArgs),
+    /// Serve an index over HTTP: POST /search, GET /health, GET /stats.
+    Serve(cmd::serve::ServeArgs),
+}
+
+/// Global settings every command sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Globals {
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(threads) = cli.threads {
+        anyhow::ensure!(threads > 0, "--threads must be at least 1");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("cannot set up {threads} threads: {e}"))?;
+    }
+    let globals = Globals { quiet: cli.quiet };
+    match cli.command {
+        Command::Index(args) => cmd::index::run(args, globals),
+        Command::Search(args) => cmd::search::run(args, globals),
+        Command::Encode(args) => cmd::encode::run(args, globals),
+        Command::Eval(args) => cmd::eval::run(args, globals),
+        Command::Serve(args) => cmd::serve::run(args, globals),
+    }
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit with 2 (clap's convention) before anything runs.
+    let cli = Cli::parse();
+    let verbose = cli.verbose || std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if verbose {
+                eprintln!("error: {err:?}");
+            } else {
+                // The whole context chain on one line: "cannot open X: no such file".
+                eprintln!("error: {err:#}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_explains_itself() {
+        let mut cmd = Cli::command();
+        for sub in cmd.get_subcommands_mut() {
+            let help = sub.render_long_help().to_string();
+            assert!(help.len() > 200, "{} help too short:\n{help}", sub.get_name());
+        }
+    }
+}

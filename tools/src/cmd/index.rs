@@ -1,0 +1,229 @@
+//! `tartan index`: a corpus (with a model) or .npy embeddings in, an index directory out.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use tartan_encoder::Encoder;
+use tartan_engine::{BuildReport, IndexBuilder};
+
+use crate::args::{BuildArgs, EncoderArgs};
+use crate::corpus::{TextItem, TextSource};
+use crate::docstore::DocStoreWriter;
+use crate::progress::{bar, BuildBars};
+use crate::{model, Globals};
+
+/// Build an index.
+///
+/// From text: `tartan index CORPUS --model MODEL --out DIR`. CORPUS is a BEIR
+/// directory (corpus.jsonl), an MS MARCO collection.tsv (or its directory), a JSONL
+/// file of {"id", "text", "title"?} objects, a TSV file of id<TAB>text, or a text
+/// file with one document per line (ids 0..n). MODEL is a local Hugging Face
+/// directory (colbert-ai or PyLate layout) or a hub id. Documents are encoded in
+/// batches and streamed to the builder, which spills them to disk, so memory stays
+/// bounded whatever the corpus size. The model and its settings are recorded in the
+/// index, so `tartan search` encodes queries the same way.
+///
+/// From embeddings: `tartan index --embeddings E.npy --doclens L.npy [--ids ids.txt]
+/// --out DIR`, with E float32 [total_tokens, dim] (each document's rows contiguous,
+/// in order), L integer [n_docs], ids one per line (default 0..n-1).
+///
+/// The index is written to a temporary directory and renamed into place last, so
+/// an interrupted build never leaves a half index that opens.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct IndexArgs {
+    /// The corpus to encode (BEIR dir, collection.tsv, .jsonl, .tsv or .txt).
+    #[arg(value_name = "CORPUS", required_unless_present = "embeddings", conflicts_with = "embeddings", requires = "model")]
+    pub corpus: Option<PathBuf>,
+    /// The model: a local directory or a Hugging Face hub id.
+    #[arg(long, value_name = "DIR|HUB_ID")]
+    pub model: Option<String>,
+    /// Token embeddings, float32 [total_tokens, dim] (instead of a corpus).
+    #[arg(long, value_name = "E.npy", requires = "doclens")]
+    pub embeddings: Option<PathBuf>,
+    /// Tokens per document, integer [n_docs], summing to total_tokens.
+    #[arg(long, value_name = "L.npy", requires = "embeddings")]
+    pub doclens: Option<PathBuf>,
+    /// Document ids, one per line (default 0..n-1).
+    #[arg(long, value_name = "ids.txt", requires = "embeddings")]
+    pub ids: Option<PathBuf>,
+    /// The index directory to create.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace an existing index at --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep the document texts beside the index (docs.jsonl) so search shows them.
+    #[arg(long, conflicts_with = "embeddings")]
+    pub store_text: bool,
+    #[command(flatten)]
+    pub build: BuildArgs,
+    #[command(flatten)]
+    pub encode: EncoderArgs,
+}
+
+/// Runs `tartan index`.
+pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
+    prepare_out(&args.out, args.force)?;
+    let report = if let Some(embeddings) = &args.embeddings {
+        let doclens = args.doclens.as_ref().context("--embeddings needs --doclens")?;
+        let ids = args.ids.as_deref().map(read_ids).transpose()?;
+        let bars = BuildBars::new(globals.quiet);
+        let config = args.build.config(serde_json::json!({"source": "npy"}), args.force);
+        let report = tartan_engine::build_from_npy(embeddings, doclens, ids, &args.out, config, &bars)
+            .with_context(|| format!("cannot build an index from {}", embeddings.display()))?;
+        bars.finish();
+        report
+    } else {
+        let corpus = args.corpus.as_ref().context("give a CORPUS or --embeddings")?;
+        let model_name = args.model.as_deref().context("a corpus needs --model")?;
+        let source = TextSource::detect_corpus(corpus)?;
+        let encoder = model::load(model_name, args.encode.device)?;
+        build_from_text(&TextBuild {
+            source: &source,
+            model: model_name,
+            encoder: &encoder,
+            out: &args.out,
+            build: &args.build,
+            batch_size: args.encode.batch_size as usize,
+            store_text: args.store_text,
+            overwrite: args.force,
+            quiet: globals.quiet,
+        })?
+    };
+    print_report(&report, &args.out);
+    Ok(())
+}
+
+/// Refuses to overwrite an existing path unless `force` (checked before any
+/// encoding starts), and never replaces something that is not a tartan index.
+pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
+    if out.exists() {
+        if !force {
+            bail!("{} already exists (pass --force to replace it)", out.display());
+        }
+        if !out.join("meta.json").is_file() {
+            bail!(
+                "{} exists and is not a tartan index; refusing to replace it",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints what a build produced.
+pub fn print_report(report: &BuildReport, out: &Path) {
+    eprintln!(
+        "indexed {} documents, {} embeddings, {} centroids: {:.2} MB ({:.1} bytes/embedding) in {:.1}s -> {}",
+        report.num_documents,
+        report.num_embeddings,
+        report.num_centroids,
+        report.bytes_total as f64 / 1e6,
+        report.bytes_per_embedding,
+        report.seconds,
+        out.display()
+    );
+}
+
+fn read_ids(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// Everything a build from text needs.
+pub struct TextBuild<'a> {
+    /// Where the documents come from.
+    pub source: &'a TextSource,
+    /// The model as the user named it (recorded in the index).
+    pub model: &'a str,
+    /// The loaded encoder.
+    pub encoder: &'a Encoder,
+    /// The index directory to create.
+    pub out: &'a Path,
+    /// Codec and k-means options.
+    pub build: &'a BuildArgs,
+    /// Documents per forward pass.
+    pub batch_size: usize,
+    /// Also write docs.jsonl.
+    pub store_text: bool,
+    /// Replace an existing index at `out`.
+    pub overwrite: bool,
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+/// Encodes a corpus in batches, streams it into the builder and finishes the index.
+pub fn build_from_text(job: &TextBuild<'_>) -> Result<BuildReport> {
+    let started = Instant::now();
+    let total = job.source.count()?;
+    let config = job
+        .build
+        .config(model::record(job.model, job.encoder), job.overwrite);
+    let mut builder = IndexBuilder::new(job.out, job.encoder.dim(), config)
+        .with_context(|| format!("cannot start an index at {}", job.out.display()))?;
+    let mut texts = if job.store_text {
+        Some(DocStoreWriter::create(job.out)?)
+    } else {
+        None
+    };
+    let result = (|| {
+        let encoding = bar("encoding", total, job.quiet);
+        // Several forward batches per chunk keep the encoder busy; the chunk is
+        // the only text held in memory.
+        let chunk_docs = job.batch_size * 8;
+        let mut chunk: Vec<TextItem> = Vec::with_capacity(chunk_docs);
+        let mut items = job.source.items()?;
+        loop {
+            chunk.clear();
+            for item in items.by_ref().take(chunk_docs) {
+                chunk.push(item?);
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            let refs: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
+            let embedded = job
+                .encoder
+                .encode_documents(&refs, job.batch_size)
+                .context("encoding documents failed")?;
+            for (doc, emb) in chunk.iter().zip(&embedded) {
+                builder
+                    .add_document(&doc.id, &emb.data)
+                    .with_context(|| format!("cannot add document {}", doc.id))?;
+                if let Some(w) = texts.as_mut() {
+                    w.add(&doc.id, &doc.text)?;
+                }
+            }
+            encoding.inc(chunk.len() as u64);
+        }
+        encoding.finish();
+        let bars = BuildBars::new(job.quiet);
+        let report = builder.finish(&bars).context("building the index failed")?;
+        bars.finish();
+        Ok(report)
+    })();
+    match (result, texts) {
+        (Ok(mut report), Some(w)) => {
+            w.finish(job.out)?;
+            report.seconds = started.elapsed().as_secs_f64();
+            Ok(report)
+        }
+        (Ok(mut report), None) => {
+            report.seconds = started.elapsed().as_secs_f64();
+            Ok(report)
+        }
+        (Err(e), w) => {
+            if let Some(w) = w {
+                w.abandon();
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `tartan search`: text queries (encoded by the index's model) or query
+//! embeddings from a .npy file, against an index; results as a table, JSON or TREC.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{ensure, Context, Result};
+use clap::Args;
+use tartan_engine::{Index, SearchHit, SearchParams};
+
+use crate::args::{EncoderArgs, SearchParamArgs};
+use crate::corpus::{read_queries, TextItem};
+use crate::docstore::DocStore;
+use crate::results::{self, Format, Hit, QueryResults};
+use crate::{model, npy, Globals};
+
+/// Search an index.
+///
+/// Text queries: `tartan search --index DIR "what causes tides"` (several queries may
+/// follow), or `--queries FILE` with one query per line, a JSONL file of {"id", "text"},
+/// a TSV file of id<TAB>text, or a BEIR directory (its queries.jsonl). Queries are
+/// encoded with the model recorded in the index, or --model.
+///
+/// Query embeddings: `tartan search --index DIR --query-embeddings Q.npy --k 10
+/// --format json`, with Q float32 [n_queries, query_len, dim]; prints one JSON object
+/// per query: {"query": i, "results": [{"id": ..., "score": ...}, ...]}.
+///
+/// PLAID search by default (--nprobe, --threshold, --ndocs tune it); --exact scores
+/// every document by brute-force MaxSim (needs an index built with --keep-embeddings).
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct SearchArgs {
+    /// The index directory.
+    #[arg(long, short, value_name = "DIR")]
+    pub index: PathBuf,
+    /// Query texts.
+    #[arg(value_name = "QUERY", conflicts_with = "query_embeddings")]
+    pub query: Vec<String>,
+    /// A file of queries (lines, JSONL, TSV or a BEIR directory).
+    #[arg(long, value_name = "FILE", conflicts_with = "query_embeddings")]
+    pub queries: Option<PathBuf>,
+    /// Query embeddings, float32 [n_queries, query_len, dim].
+    #[arg(long, value_name = "Q.npy")]
+    pub query_embeddings: Option<PathBuf>,
+    /// The model for text queries (default: the one recorded in the index).
+    #[arg(long, value_name = "DIR|HUB_ID")]
+    pub model: Option<String>,
+    /// Results per query.
+    #[arg(long, short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub k: u32,
+    /// Brute-force MaxSim over the kept embeddings instead of PLAID.
+    #[arg(long)]
+    pub exact: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Do not show document texts even when the index stores them.
+    #[arg(long)]
+    pub no_text: bool,
+    #[command(flatten)]
+    pub params: SearchParamArgs,
+    #[command(flatten)]
+    pub encode: EncoderArgs,
+}
+
+/// Runs `tartan search`.
+pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
+    let index = open_index(&args.index)?;
+    let k = args.k as usize;
+    if args.exact {
+        ensure!(
+            index.has_embeddings(),
+            "{} keeps no uncompressed embeddings: rebuild it with --keep-embeddings for --exact",
+            args.index.display()
+        );
+    }
+    let (queries, labels) = if let Some(path) = &args.query_embeddings {
+        let queries = read_query_embeddings(path, index.dim())?;
+        let labels = vec![None; queries.len()];
+        (queries, labels)
+    } else {
+        // Positional queries have no id; queries from a file keep theirs.
+        let mut items: Vec<(Option<String>, TextItem)> = args
+            .query
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (None, TextItem { id: i.to_string(), text: q.clone() }))
+            .collect();
+        if let Some(path) = &args.queries {
+            items.extend(read_queries(path)?.into_iter().map(|q| (Some(q.id.clone()), q)));
+        }
+        ensure!(!items.is_empty(), "no queries: give QUERY text, --queries FILE or --query-embeddings");
+        let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)?;
+        let encoder = model::load(&model_name, args.encode.device)?;
+        ensure!(
+            encoder.dim() == index.dim(),
+            "model {model_name} makes {}-dim vectors but the index holds {}-dim ones",
+            encoder.dim(),
+            index.dim()
+        );
+        let texts: Vec<&str> = items.iter().map(|(_, q)| q.text.as_str()).collect();
+        let encoded = encoder.encode_queries(&texts).context("encoding queries failed")?;
+        let queries = encoded.into_iter().map(|e| e.data).collect();
+        let labels = items
+            .into_iter()
+            .map(|(id, q)| Some((id, q.text)))
+            .collect();
+        (queries, labels)
+    };
+    let params = args.params.params(k);
+    let hits = run_searches(&index, &queries, &params, args.exact)?;
+    let docs = if args.no_text || args.format == Format::Trec {
+        None
+    } else {
+        DocStore::open(&args.index, index.num_documents())?
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for (i, (hits, label)) in hits.iter().zip(labels).enumerate() {
+        let (query_id, text) = match label {
+            Some((id, text)) => (id, Some(text)),
+            None => (None, None),
+        };
+        let results = QueryResults {
+            query: i,
+            query_id,
+            text,
+            results: to_hits(&index, hits, docs.as_ref())?,
+        };
+        results::write(&mut out, args.format, &results)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Opens an index with a message naming the directory.
+pub fn open_index(dir: &Path) -> Result<Index> {
+    Index::open(dir).with_context(|| format!("cannot open index {}", dir.display()))
+}
+
+/// PLAID or exact search of every query (in parallel for several).
+pub fn run_searches(
+    index: &Index,
+    queries: &[Vec<f32>],
+    params: &SearchParams,
+    exact: bool,
+) -> Result<Vec<Vec<SearchHit>>> {
+    if exact {
+        use rayon::prelude::*;
+        queries
+            .par_iter()
+            .map(|q| index.search_exact(q, params.k).context("exact search failed"))
+            .collect()
+    } else {
+        index.search_batch(queries, params).context("search failed")
+    }
+}
+
+/// Engine hits with external ids (and texts when a store is given).
+pub fn to_hits(index: &Index, hits: &[SearchHit], docs: Option<&DocStore>) -> Result<Vec<Hit>> {
+    hits.iter()
+        .map(|h| {
+            Ok(Hit {
+                id: index.doc_id(h.doc).to_string(),
+                score: h.score,
+                text: docs.map(|d| d.text(h.doc)).transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// Reads Q.npy: [n, query_len, dim] (or one query as [query_len, dim]), one flat
+/// `query_len x dim` buffer per query.
+pub fn read_query_embeddings(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>> {
+    let array = npy::read_f32(path)?;
+    let (n, len, d) = match array.shape[..] {
+        [n, len, d] => (n, len, d),
+        [len, d] => (1, len, d),
+        _ => anyhow::bail!(
+            "{}: expected shape [n_queries, query_len, dim], found {:?}",
+            path.display(),
+            array.shape
+        ),
+    };
+    ensure!(
+        d == dim,
+        "{}: query vectors have dim {d} but the index has dim {dim}",
+        path.display()
+    );
+    ensure!(len > 0, "{}: queries have no tokens", path.display());
+    Ok(array.data.chunks_exact(len * d).take(n).map(<[f32]>::to_vec).collect())
+}

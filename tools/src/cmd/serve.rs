@@ -1,0 +1,160 @@
+//! `tartan serve`: the index over HTTP.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tartan_encoder::Device;
+
+use crate::cmd::search::open_index;
+use crate::docstore::DocStore;
+use crate::model::{self, parse_device};
+use crate::server::{self, AppState, Limits};
+use crate::Globals;
+
+/// Serve an index over HTTP (JSON).
+///
+/// `tartan serve --index DIR [--model MODEL] [--addr 127.0.0.1:8080]`
+///
+/// POST /search with {"queries": ["text", ...], "k": 10} (encoded by the model the
+/// index records, or --model) or {"embeddings": [[[f32; dim]; tokens], ...], "k": 10},
+/// optionally "nprobe", "threshold", "ndocs", "exact"; the reply is
+/// {"results": [{"query": 0, "results": [{"id": "...", "score": 12.3}, ...]}], "took_ms": 1.2}.
+/// GET /health answers {"status": "ok"}; GET /stats the index counts, queries
+/// served, requests, errors and uptime.
+///
+/// The index is memory-mapped: resident memory stays well below its size. At most
+/// --max-concurrent searches run at once (others wait up to --timeout, then get 503);
+/// bodies over --max-body-bytes get 413; malformed JSON 400, a wrong shape 422,
+/// wrong dimensions or k out of range 400, always as {"error": "..."}.
+/// SIGTERM or Ctrl-C stops accepting connections and finishes the requests in flight.
+/// The first line on stdout is "listening on http://ADDR" (useful with port 0).
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ServeArgs {
+    /// The index directory.
+    #[arg(long, short, value_name = "DIR")]
+    pub index: PathBuf,
+    /// The model for text queries (default: the one recorded in the index, if any).
+    #[arg(long, value_name = "DIR|HUB_ID")]
+    pub model: Option<String>,
+    /// Serve embeddings only: do not load a model even if the index records one.
+    #[arg(long, conflicts_with = "model")]
+    pub no_model: bool,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Where the model runs: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: Device,
+    /// Searches running at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<usize>,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 4 << 20)]
+    pub max_body_bytes: usize,
+    /// Seconds a search may wait for a slot and run.
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Largest k a request may ask for.
+    #[arg(long, default_value_t = 1000)]
+    pub max_k: usize,
+    /// Most queries in one request.
+    #[arg(long, default_value_t = 256)]
+    pub max_queries: usize,
+}
+
+/// Runs `tartan serve` until SIGTERM or Ctrl-C.
+pub fn run(args: ServeArgs, _globals: Globals) -> Result<()> {
+    let index = open_index(&args.index)?;
+    let docs = DocStore::open(&args.index, index.num_documents())?;
+    let model_name = if args.no_model {
+        None
+    } else {
+        args.model
+            .clone()
+            .or_else(|| model::recorded_model(&index.meta().encoder))
+    };
+    let encoder = match model_name {
+        Some(name) => {
+            let encoder = model::load(&name, args.device)?;
+            anyhow::ensure!(
+                encoder.dim() == index.dim(),
+                "model {name} makes {}-dim vectors but the index holds {}-dim ones",
+                encoder.dim(),
+                index.dim()
+            );
+            Some((name, encoder))
+        }
+        None => None,
+    };
+    anyhow::ensure!(
+        args.timeout.is_finite() && args.timeout > 0.0,
+        "--timeout must be a positive number of seconds"
+    );
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    let limits = Limits {
+        max_body_bytes: args.max_body_bytes,
+        max_concurrent: args.max_concurrent.unwrap_or(cores).max(1),
+        timeout: Duration::from_secs_f64(args.timeout),
+        max_k: args.max_k.max(1),
+        max_queries: args.max_queries.max(1),
+        max_query_tokens: 4096,
+    };
+    let state = Arc::new(AppState::new(index, encoder, docs, limits));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let local = listener.local_addr()?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{local}")?;
+            out.flush()?;
+        }
+        eprintln!(
+            "serving {} ({} documents) on http://{local}",
+            args.index.display(),
+            state.index.num_documents()
+        );
+        axum::serve(listener, server::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server failed")?;
+        eprintln!("shut down cleanly");
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,93 @@
+//! Loading the text encoder and recording which one built an index.
+//!
+//! An index built from text records `{"model": ..., "settings": ...}` in its
+//! `meta.json` (`encoder` field): the model as a hub id or an absolute directory,
+//! and the encoder's own settings (markers, lengths, skiplist). Search and serve
+//! load that model again, so queries are encoded the way the documents were.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use tartan_encoder::{Device, Encoder};
+
+/// Parses `cpu`, `cuda` or `cuda:N` (a clap value parser).
+pub fn parse_device(text: &str) -> std::result::Result<Device, String> {
+    match text {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" | "gpu" => Ok(Device::Cuda(0)),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(Device::Cuda)
+            .ok_or_else(|| format!("expected cpu, cuda or cuda:N, got {other:?}")),
+    }
+}
+
+/// How a model is named for the record: an absolute path for a local directory
+/// (so the index works from any working directory), the hub id otherwise.
+pub fn model_ref(model: &str) -> String {
+    let path = Path::new(model);
+    if path.exists() {
+        if let Ok(abs) = path.canonicalize() {
+            return abs.to_string_lossy().into_owned();
+        }
+    }
+    model.to_string()
+}
+
+/// Loads an encoder from a local directory or hub id.
+pub fn load(model: &str, device: Device) -> Result<Encoder> {
+    Encoder::load(model, device).with_context(|| format!("cannot load model {model}"))
+}
+
+/// The `encoder` value recorded in an index built with `encoder`, loaded from `model`.
+pub fn record(model: &str, encoder: &Encoder) -> Value {
+    json!({
+        "model": model_ref(model),
+        "dim": encoder.dim(),
+        "query_length": encoder.query_length(),
+        "settings": encoder.settings(),
+    })
+}
+
+/// The model recorded in an index's `encoder` value, if it was built from text.
+pub fn recorded_model(encoder: &Value) -> Option<String> {
+    encoder
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The model to encode queries with: the one given, else the one the index records.
+pub fn query_model(given: Option<&str>, recorded: &Value) -> Result<String> {
+    match given {
+        Some(m) => Ok(m.to_string()),
+        None => recorded_model(recorded).context(
+            "the index records no model (it was built from embeddings): pass --model, \
+             or search with --query-embeddings",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices() {
+        assert!(matches!(parse_device("cpu"), Ok(Device::Cpu)));
+        assert!(matches!(parse_device("cuda"), Ok(Device::Cuda(0))));
+        assert!(matches!(parse_device("cuda:3"), Ok(Device::Cuda(3))));
+        assert!(parse_device("tpu").is_err());
+    }
+
+    #[test]
+    fn recorded_model_round_trip() {
+        let rec = json!({"model": "colbert-ir/colbertv2.0", "settings": {}});
+        assert_eq!(recorded_model(&rec).as_deref(), Some("colbert-ir/colbertv2.0"));
+        assert_eq!(query_model(Some("x"), &rec).unwrap(), "x");
+        assert!(query_model(None, &Value::Null).is_err());
+        assert_eq!(model_ref("not/a/local/dir"), "not/a/local/dir");
+    }
+}

@@ -1,0 +1,239 @@
+//! `POST /search`: validation, a search slot, the search on the blocking pool.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tartan_engine::SearchParams;
+
+use super::{ApiError, AppState};
+use crate::results::QueryResults;
+
+/// The body of `POST /search`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// Query texts (needs a model).
+    #[serde(default)]
+    pub queries: Option<Vec<String>>,
+    /// Query token embeddings: one `[tokens][dim]` array per query.
+    #[serde(default)]
+    pub embeddings: Option<Vec<Vec<Vec<f32>>>>,
+    /// Results per query (default 10).
+    #[serde(default)]
+    pub k: Option<usize>,
+    /// Centroids probed per query token.
+    #[serde(default)]
+    pub nprobe: Option<usize>,
+    /// Centroid score threshold.
+    #[serde(default, alias = "centroid_score_threshold")]
+    pub threshold: Option<f32>,
+    /// Candidates kept after centroid interaction.
+    #[serde(default)]
+    pub ndocs: Option<usize>,
+    /// Brute-force MaxSim (needs kept embeddings).
+    #[serde(default)]
+    pub exact: bool,
+}
+
+/// The reply of `POST /search`.
+#[derive(Debug, Serialize)]
+pub struct SearchResponse {
+    /// One entry per query, in request order.
+    pub results: Vec<QueryResults>,
+    /// Time spent searching (and encoding), ms.
+    pub took_ms: f64,
+}
+
+/// What a request asks for once checked.
+enum Work {
+    Texts(Vec<String>),
+    Vectors(Vec<Vec<f32>>),
+}
+
+fn validate(state: &AppState, req: SearchRequest) -> Result<(Work, SearchParams, bool), ApiError> {
+    let limits = &state.limits;
+    let k = req.k.unwrap_or(10);
+    if k == 0 || k > limits.max_k {
+        return Err(ApiError::bad_request(format!(
+            "k must be between 1 and {}, got {k}",
+            limits.max_k
+        )));
+    }
+    let mut params = SearchParams::for_k(k);
+    if let Some(n) = req.nprobe {
+        if n == 0 || n > 1024 {
+            return Err(ApiError::bad_request("nprobe must be between 1 and 1024"));
+        }
+        params.nprobe = n;
+    }
+    if let Some(t) = req.threshold {
+        if !t.is_finite() {
+            return Err(ApiError::bad_request("threshold must be a finite number"));
+        }
+        params.centroid_score_threshold = t;
+    }
+    if let Some(n) = req.ndocs {
+        if n == 0 || n > 1_000_000 {
+            return Err(ApiError::bad_request("ndocs must be between 1 and 1000000"));
+        }
+        params.ndocs = n;
+    }
+    if req.exact && !state.index.has_embeddings() {
+        return Err(ApiError::bad_request(
+            "exact search needs an index built with --keep-embeddings",
+        ));
+    }
+    let count_ok = |n: usize| -> Result<(), ApiError> {
+        if n == 0 {
+            Err(ApiError::bad_request("no queries given"))
+        } else if n > limits.max_queries {
+            Err(ApiError::bad_request(format!(
+                "at most {} queries a request, got {n}",
+                limits.max_queries
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let work = match (req.queries, req.embeddings) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give either \"queries\" or \"embeddings\", not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "give \"queries\" (texts) or \"embeddings\" ([query][token][dim] numbers)",
+            ))
+        }
+        (Some(texts), None) => {
+            count_ok(texts.len())?;
+            if state.encoder.is_none() {
+                return Err(ApiError::bad_request(
+                    "this server has no model for text queries: send \"embeddings\", or restart it with --model",
+                ));
+            }
+            Work::Texts(texts)
+        }
+        (None, Some(queries)) => {
+            count_ok(queries.len())?;
+            let dim = state.index.dim();
+            let mut flat = Vec::with_capacity(queries.len());
+            for (i, tokens) in queries.into_iter().enumerate() {
+                if tokens.is_empty() || tokens.len() > limits.max_query_tokens {
+                    return Err(ApiError::bad_request(format!(
+                        "query {i}: between 1 and {} token vectors needed, got {}",
+                        limits.max_query_tokens,
+                        tokens.len()
+                    )));
+                }
+                let mut q = Vec::with_capacity(tokens.len() * dim);
+                for (t, v) in tokens.iter().enumerate() {
+                    if v.len() != dim {
+                        return Err(ApiError::bad_request(format!(
+                            "query {i}, token {t}: expected {dim} dimensions, got {}",
+                            v.len()
+                        )));
+                    }
+                    if v.iter().any(|x| !x.is_finite()) {
+                        return Err(ApiError::bad_request(format!(
+                            "query {i}, token {t}: numbers must be finite"
+                        )));
+                    }
+                    q.extend_from_slice(v);
+                }
+                flat.push(q);
+            }
+            Work::Vectors(flat)
+        }
+    };
+    Ok((work, params, req.exact))
+}
+
+/// Runs one validated request (on the blocking pool).
+fn execute(
+    state: &AppState,
+    work: Work,
+    params: &SearchParams,
+    exact: bool,
+) -> Result<Vec<QueryResults>, ApiError> {
+    let internal = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e);
+    let (vectors, texts) = match work {
+        Work::Vectors(v) => (v, None),
+        Work::Texts(texts) => {
+            let encoder = state
+                .encoder
+                .as_ref()
+                .ok_or_else(|| ApiError::bad_request("no model"))?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let encoded = encoder
+                .encode_queries(&refs)
+                .map_err(|e| internal(format!("encoding failed: {e}")))?;
+            (encoded.into_iter().map(|e| e.data).collect(), Some(texts))
+        }
+    };
+    let index = &state.index;
+    let hits = if exact {
+        vectors
+            .iter()
+            .map(|q| index.search_exact(q, params.k))
+            .collect::<Result<Vec<_>, _>>()
+    } else if vectors.len() == 1 {
+        index.search(&vectors[0], params).map(|h| vec![h])
+    } else {
+        index.search_batch(&vectors, params)
+    }
+    .map_err(|e| internal(format!("search failed: {e}")))?;
+    let mut out = Vec::with_capacity(hits.len());
+    for (i, hits) in hits.iter().enumerate() {
+        let results = crate::cmd::search::to_hits(index, hits, state.docs.as_deref())
+            .map_err(|e| internal(format!("{e:#}")))?;
+        out.push(QueryResults {
+            query: i,
+            query_id: None,
+            text: texts.as_ref().map(|t| t[i].clone()),
+            results,
+        });
+    }
+    Ok(out)
+}
+
+/// `POST /search`.
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<SearchRequest>, JsonRejection>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let Json(req) = body?;
+    let (work, params, exact) = validate(&state, req)?;
+    let started = Instant::now();
+    let timeout = state.limits.timeout;
+    let permit = tokio::time::timeout(timeout, state.permits.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again"))?
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server shutting down"))?;
+    let remaining = timeout.saturating_sub(started.elapsed());
+    let task_state = state.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        // The slot is held until the search really ends, even after a timeout reply.
+        let _permit = permit;
+        execute(&task_state, work, &params, exact)
+    });
+    let results = tokio::time::timeout(remaining, task)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::GATEWAY_TIMEOUT, "search timed out"))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("search task failed: {e}")))??;
+    state
+        .stats
+        .queries_served
+        .fetch_add(results.len() as u64, Ordering::Relaxed);
+    Ok(Json(SearchResponse {
+        results,
+        took_ms: started.elapsed().as_secs_f64() * 1e3,
+    }))
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `tartan` binary (one test binary, modules by area).
+
+mod cli {
+    pub mod common;
+    mod embeddings;
+    mod real_data;
+    mod server;
+    mod usage;
+}

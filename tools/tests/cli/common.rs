@@ -1,0 +1,187 @@
+//! Helpers shared by the end-to-end tests: running the binary, synthetic
+//! embeddings, a tiny .npy writer, the shared data directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `tartan` binary under test.
+pub fn tartan() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tartan"));
+    cmd.env_remove("RUST_BACKTRACE");
+    cmd
+}
+
+/// Runs `tartan args` and returns stdout, panicking with stderr on failure.
+pub fn run_ok(args: &[&str]) -> (String, String) {
+    let out = tartan().args(args).output().expect("tartan runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "tartan {args:?} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
+}
+
+/// Runs `tartan args` expecting failure.
+pub fn run_err(args: &[&str]) -> Output {
+    let out = tartan().args(args).output().expect("tartan runs");
+    assert!(!out.status.success(), "tartan {args:?} should have failed");
+    out
+}
+
+/// `../shared`, or `None` (with the reason printed) when it is absent.
+pub fn shared_dir(test: &str) -> Option<PathBuf> {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"));
+    let needed = [
+        dir.join("models/minilm-colbert-pylate/model.safetensors"),
+        dir.join("datasets/scifact/corpus.jsonl"),
+    ];
+    if needed.iter().all(|p| p.exists()) {
+        Some(dir.to_path_buf())
+    } else {
+        eprintln!("skipping {test}: ../shared (model and SciFact) is not present");
+        None
+    }
+}
+
+/// A small deterministic generator (SplitMix64).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn signed(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= n);
+}
+
+/// Synthetic ColBERT-like data: each document has a topic vector; its tokens and
+/// the tokens of "its" query are noisy copies, so document d answers query d.
+pub struct Synthetic {
+    pub dim: usize,
+    pub doclens: Vec<i64>,
+    pub embeddings: Vec<f32>,
+    pub ids: Vec<String>,
+    topics: Vec<Vec<f32>>,
+}
+
+impl Synthetic {
+    pub fn new(docs: usize, dim: usize, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut topics = Vec::with_capacity(docs);
+        let mut embeddings = Vec::new();
+        let mut doclens = Vec::with_capacity(docs);
+        for _ in 0..docs {
+            let mut topic: Vec<f32> = (0..dim).map(|_| rng.signed()).collect();
+            normalize(&mut topic);
+            let len = 6 + (rng.next_u64() % 6) as usize;
+            for _ in 0..len {
+                embeddings.extend(noisy(&topic, 0.25, &mut rng));
+            }
+            doclens.push(len as i64);
+            topics.push(topic);
+        }
+        let ids = (0..docs).map(|d| format!("doc-{d}")).collect();
+        Self { dim, doclens, embeddings, ids, topics }
+    }
+
+    /// A query of `tokens` vectors near document `doc`'s topic.
+    pub fn query(&self, doc: usize, tokens: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut rng = Rng::new(seed);
+        (0..tokens).map(|_| noisy(&self.topics[doc], 0.25, &mut rng)).collect()
+    }
+
+    /// Writes E.npy, L.npy and ids.txt into `dir`.
+    pub fn write(&self, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let e = dir.join("E.npy");
+        let l = dir.join("L.npy");
+        let ids = dir.join("ids.txt");
+        write_npy(&e, "<f4", &[self.embeddings.len() / self.dim, self.dim], |out| {
+            self.embeddings.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
+        });
+        write_npy(&l, "<i8", &[self.doclens.len()], |out| {
+            self.doclens.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
+        });
+        std::fs::write(&ids, self.ids.join("\n") + "\n").unwrap();
+        (e, l, ids)
+    }
+}
+
+fn noisy(topic: &[f32], noise: f32, rng: &mut Rng) -> Vec<f32> {
+    let mut v: Vec<f32> = topic.iter().map(|x| x + noise * rng.signed()).collect();
+    normalize(&mut v);
+    v
+}
+
+/// Writes a .npy file the way numpy does (version 1.0, header padded to 64).
+pub fn write_npy(path: &Path, descr: &str, shape: &[usize], fill: impl FnOnce(&mut Vec<u8>)) {
+    let shape_text = if shape.len() == 1 {
+        format!("({},)", shape[0])
+    } else {
+        format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}").into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    fill(&mut bytes);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Writes queries (each `[tokens][dim]`, same token count) as Q.npy.
+pub fn write_queries(path: &Path, queries: &[Vec<Vec<f32>>]) {
+    let n = queries.len();
+    let len = queries[0].len();
+    let dim = queries[0][0].len();
+    write_npy(path, "<f4", &[n, len, dim], |out| {
+        for q in queries {
+            for t in q {
+                t.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+            }
+        }
+    });
+}
+
+/// Builds an index from synthetic embeddings into `dir/index`.
+pub fn synthetic_index(dir: &Path, data: &Synthetic) -> PathBuf {
+    let (e, l, ids) = data.write(dir);
+    let out = dir.join("index");
+    run_ok(&[
+        "index",
+        "--embeddings",
+        e.to_str().unwrap(),
+        "--doclens",
+        l.to_str().unwrap(),
+        "--ids",
+        ids.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--centroids",
+        "64",
+        "--keep-embeddings",
+        "--quiet",
+    ]);
+    out
+}

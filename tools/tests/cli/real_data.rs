@@ -1,0 +1,180 @@
+//! End to end on real data: a SciFact subset and the small real checkpoint in
+//! ../shared (skipped with a message when absent).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use tartan_datasets::{evaluate, BeirDataset, Measure, Run};
+
+use super::common::{run_ok, shared_dir};
+
+/// A BEIR directory with the first `n_queries` judged test queries of SciFact,
+/// their relevant documents and the first `fillers` other documents.
+fn scifact_subset(shared: &Path, out: &Path, n_queries: usize, fillers: usize) {
+    let src = shared.join("datasets/scifact");
+    let qrels = std::fs::read_to_string(src.join("qrels/test.tsv")).unwrap();
+    let mut lines = qrels.lines();
+    let header = lines.next().unwrap();
+    let mut queries = Vec::<String>::new();
+    let mut kept = Vec::new();
+    let mut relevant = BTreeSet::new();
+    for line in lines {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if !queries.iter().any(|q| q == cols[0]) {
+            if queries.len() == n_queries {
+                break;
+            }
+            queries.push(cols[0].to_string());
+        }
+        relevant.insert(cols[1].to_string());
+        kept.push(line);
+    }
+    std::fs::create_dir_all(out.join("qrels")).unwrap();
+    std::fs::write(out.join("qrels/test.tsv"), format!("{header}\n{}\n", kept.join("\n"))).unwrap();
+    let id_of = |line: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v["_id"].as_str().unwrap().to_string()
+    };
+    let corpus = std::fs::read_to_string(src.join("corpus.jsonl")).unwrap();
+    let mut fillers_left = fillers;
+    let docs: Vec<&str> = corpus
+        .lines()
+        .filter(|l| {
+            if relevant.contains(&id_of(l)) {
+                true
+            } else if fillers_left > 0 {
+                fillers_left -= 1;
+                true
+            } else {
+                false
+            }
+        })
+        .collect();
+    std::fs::write(out.join("corpus.jsonl"), docs.join("\n") + "\n").unwrap();
+    let all_queries = std::fs::read_to_string(src.join("queries.jsonl")).unwrap();
+    let q: Vec<&str> = all_queries.lines().filter(|l| queries.contains(&id_of(l))).collect();
+    std::fs::write(out.join("queries.jsonl"), q.join("\n") + "\n").unwrap();
+}
+
+fn assert_close(a: f64, b: f64, what: &str) {
+    assert!((a - b).abs() < 1e-12, "{what}: report {a} vs datasets {b}");
+}
+
+#[test]
+fn eval_search_index_encode_on_scifact_subset() {
+    let Some(shared) = shared_dir("eval_search_index_encode_on_scifact_subset") else {
+        return;
+    };
+    let model = shared.join("models/minilm-colbert-pylate");
+    let model = model.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("scifact-sub");
+    scifact_subset(&shared, &data, 12, 60);
+    let index = tmp.path().join("index");
+    let output = tmp.path().join("out");
+    let eval_args = [
+        "eval", "--dataset", data.to_str().unwrap(), "--model", model,
+        "--index-dir", index.to_str().unwrap(), "--output", output.to_str().unwrap(),
+        "--compare-exact", "--centroids", "64", "--quiet",
+    ];
+    let (stdout, stderr) = run_ok(&eval_args);
+    assert!(stderr.contains("building index"), "{stderr}");
+    for needle in ["nDCG@10", "Recall@100", "MRR@10", "plaid", "exact", "p50", "p95", "QPS", "recall of the exact top-10"] {
+        assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
+    }
+
+    // The report's metrics are the datasets crate's on the written run files.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(output.join("report.json")).unwrap()).unwrap();
+    let qrels = BeirDataset::open(&data).unwrap().qrels("test").unwrap();
+    let measures = [Measure::Ndcg(10), Measure::Recall(100), Measure::Mrr(10)];
+    for (method, file) in [("plaid", "run.plaid.trec"), ("exact", "run.exact.trec")] {
+        let run = Run::read_trec(&output.join(file)).unwrap();
+        assert_eq!(run.num_queries(), 12);
+        let eval = evaluate(&qrels, &run, &measures);
+        assert_eq!(eval.num_queries(), 12);
+        let m = &report[method];
+        assert_close(m["ndcg@10"].as_f64().unwrap(), eval.mean(Measure::Ndcg(10)).unwrap(), method);
+        assert_close(m["recall@100"].as_f64().unwrap(), eval.mean(Measure::Recall(100)).unwrap(), method);
+        assert_close(m["mrr@10"].as_f64().unwrap(), eval.mean(Measure::Mrr(10)).unwrap(), method);
+        // The printed table shows the same numbers.
+        let row = stdout.lines().find(|l| l.starts_with(method)).unwrap();
+        assert!(row.contains(&format!("{:.4}", eval.mean(Measure::Ndcg(10)).unwrap())), "{row}");
+    }
+    let overlap = report["plaid_recall_of_exact_top10"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&overlap));
+    assert_eq!(report["queries"], 12);
+    assert!(report["latency_encode"]["p95_ms"].as_f64().unwrap() > 0.0);
+
+    // A second run reuses the index.
+    let (_, stderr) = run_ok(&eval_args);
+    assert!(stderr.contains("reusing index"), "{stderr}");
+
+    // `tartan search` with the same k gives the run eval wrote.
+    let (trec, _) = run_ok(&[
+        "search", "--index", index.to_str().unwrap(), "--queries", data.to_str().unwrap(),
+        "--k", "100", "--format", "trec",
+    ]);
+    let plaid_run = std::fs::read_to_string(output.join("run.plaid.trec")).unwrap();
+    let first_hits = |text: &str| -> Vec<(String, String)> {
+        text.lines()
+            .map(|l| {
+                let c: Vec<&str> = l.split_whitespace().collect();
+                (c[0].to_string(), c[2].to_string())
+            })
+            .collect()
+    };
+    let searched: BTreeSet<_> = first_hits(&trec).into_iter().collect();
+    let evaluated: BTreeSet<_> = first_hits(&plaid_run).into_iter().collect();
+    assert!(evaluated.is_subset(&searched), "eval's run differs from search's");
+
+    // Index with stored text; search shows it.
+    let text_index = tmp.path().join("with-text");
+    run_ok(&[
+        "index", data.to_str().unwrap(), "--model", model, "--out", text_index.to_str().unwrap(),
+        "--store-text", "--centroids", "32", "--quiet",
+    ]);
+    let (json_out, _) = run_ok(&[
+        "search", "--index", text_index.to_str().unwrap(), "--format", "json", "--k", "3",
+        "cellular differentiation in the developing brain",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json_out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 3);
+    assert!(v["results"][0]["text"].as_str().unwrap().len() > 20, "{v}");
+
+    // encode -> .npy -> index --embeddings -> search --query-embeddings --exact
+    // ranks as search of the text index does with --exact... on kept embeddings.
+    let e = tmp.path().join("E.npy");
+    let l = tmp.path().join("L.npy");
+    let ids = tmp.path().join("ids.txt");
+    run_ok(&[
+        "encode", data.to_str().unwrap(), "--model", model, "--embeddings", e.to_str().unwrap(),
+        "--doclens", l.to_str().unwrap(), "--ids", ids.to_str().unwrap(), "--quiet",
+    ]);
+    let queries_txt = tmp.path().join("q.txt");
+    std::fs::write(&queries_txt, "cellular differentiation in the developing brain\n").unwrap();
+    let q = tmp.path().join("Q.npy");
+    run_ok(&[
+        "encode", queries_txt.to_str().unwrap(), "--model", model, "--as-queries",
+        "--embeddings", q.to_str().unwrap(), "--quiet",
+    ]);
+    let npy_index = tmp.path().join("from-npy");
+    run_ok(&[
+        "index", "--embeddings", e.to_str().unwrap(), "--doclens", l.to_str().unwrap(),
+        "--ids", ids.to_str().unwrap(), "--out", npy_index.to_str().unwrap(),
+        "--keep-embeddings", "--centroids", "32", "--quiet",
+    ]);
+    let exact_ids = |out: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        v["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (from_npy, _) = run_ok(&[
+        "search", "--index", npy_index.to_str().unwrap(), "--query-embeddings", q.to_str().unwrap(),
+        "--exact", "--k", "5", "--format", "json",
+    ]);
+    let (from_text, _) = run_ok(&[
+        "search", "--index", index.to_str().unwrap(), "--exact", "--k", "5", "--format", "json",
+        "cellular differentiation in the developing brain",
+    ]);
+    assert_eq!(exact_ids(&from_npy), exact_ids(&from_text));
+}
