@@ -119,14 +119,16 @@ impl ProductCodec {
 
     /// Codes one residual: the nearest codebook entry of every sub-vector.
     pub(crate) fn encode_into(&self, residual: &[f32], out: &mut [u8]) {
-        match self.sub_dim {
+        // Compiled for AVX2 + FMA where present: the 256-entry distance loop vectorises.
+        pulp::Arch::new().dispatch(|| match self.sub_dim {
             2 => self.encode_fixed::<2>(residual, out),
             4 => self.encode_fixed::<4>(residual, out),
             8 => self.encode_fixed::<8>(residual, out),
             _ => unreachable!("sub_dim is 8 / nbits with nbits in {{1, 2, 4}}"),
-        }
+        })
     }
 
+    #[inline(always)]
     fn encode_fixed<const SD: usize>(&self, residual: &[f32], out: &mut [u8]) {
         let mut acc = [0f32; CODEBOOK_SIZE];
         for (s, (x, o)) in residual.chunks_exact(SD).zip(out.iter_mut()).enumerate() {
@@ -151,7 +153,7 @@ impl SlotTables for ProductCodec {
 }
 
 /// The first index of the largest value (0 when all are NaN).
-#[inline]
+#[inline(always)]
 fn argmax256(acc: &[f32; CODEBOOK_SIZE]) -> u8 {
     let max = acc
         .iter()
