@@ -63,21 +63,33 @@ pub(crate) fn iterate(
     geometry: Geometry,
 ) {
     let n = points.len() / dim;
-    let norms: Vec<f32> = points.chunks_exact(dim).map(|x| dot(x, x)).collect();
+    let norms: Vec<f32> = points.par_chunks(dim).map(|x| dot(x, x)).collect();
     let mut ids = vec![0u32; n];
     let mut scores = vec![0f32; n];
     for _ in 0..iterations {
-        let bias: Vec<f32> = centroids
-            .chunks_exact(dim)
-            .map(|c| -0.5 * dot(c, c))
-            .collect();
+        let centroid_norms: Vec<f32> = centroids.par_chunks(dim).map(|c| dot(c, c)).collect();
+        // Spherical centroids have unit norm (or are zero, never better than a unit one
+        // here), so the nearest is the maximum inner product: no bias to add.
+        let bias: Option<Vec<f32>> = match geometry {
+            Geometry::Spherical => None,
+            Geometry::Euclidean => Some(centroid_norms.iter().map(|&c| -0.5 * c).collect()),
+        };
         let targets = Targets {
             rows: centroids,
             dim,
-            bias: Some(&bias),
+            bias: bias.as_deref(),
         };
         nearest(points, targets, &mut ids, &mut scores);
-        update(points, dim, &ids, &scores, &norms, centroids);
+        // Squared distance of each point to its centroid, for re-seeding empty clusters.
+        let far = |i: usize| {
+            let c = centroid_norms[ids[i] as usize];
+            let inner = match geometry {
+                Geometry::Spherical => scores[i],
+                Geometry::Euclidean => scores[i] + 0.5 * c,
+            };
+            (norms[i] + c - 2.0 * inner).max(0.0)
+        };
+        update(points, dim, &ids, far, centroids);
         if geometry == Geometry::Spherical {
             normalise_rows(centroids, dim);
         }
@@ -89,8 +101,7 @@ fn update(
     points: &[f32],
     dim: usize,
     ids: &[u32],
-    scores: &[f32],
-    norms: &[f32],
+    distance: impl Fn(usize) -> f32 + Sync,
     centroids: &mut [f32],
 ) {
     let k = centroids.len() / dim;
@@ -133,12 +144,8 @@ fn update(
     if empty.is_empty() {
         return;
     }
-    // Squared distance of each point to its centroid: |x|^2 - 2 (x.c - |c|^2 / 2).
-    let mut far: Vec<(f32, usize)> = norms
-        .iter()
-        .zip(scores)
-        .enumerate()
-        .map(|(i, (&nx, &s))| ((nx - 2.0 * s).max(0.0), i))
+    let mut far: Vec<(f32, usize)> = (0..ids.len())
+        .map(|i| (distance(i), i))
         .filter(|&(d, _)| d > 0.0)
         .collect();
     far.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -160,12 +167,12 @@ pub(crate) fn distinct_rows(points: &[f32], dim: usize) -> Vec<usize> {
 
 /// Scales every row to unit L2 norm (rows of norm zero stay zero).
 pub(crate) fn normalise_rows(data: &mut [f32], dim: usize) {
-    for r in data.chunks_exact_mut(dim) {
+    data.par_chunks_mut(dim).for_each(|r| {
         let norm = dot(r, r).sqrt();
         if norm > 0.0 {
             r.iter_mut().for_each(|v| *v /= norm);
         }
-    }
+    });
 }
 
 #[inline]
@@ -198,6 +205,48 @@ pub(crate) fn sample_rows(
         out.extend_from_slice(row(data, dim, i));
     }
     std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use rand::Rng;
+
+    #[test]
+    #[ignore = "timing probe: cargo test --release -p tartan-quantize --lib speed -- --ignored --nocapture"]
+    fn iteration_parts() {
+        let (n, dim, k) = (65_536, 128, 8_192);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let mut points: Vec<f32> = (0..n * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        normalise_rows(&mut points, dim);
+        let mut centroids = points[..k * dim].to_vec();
+        let mut ids = vec![0u32; n];
+        let mut scores = vec![0f32; n];
+        let t = std::time::Instant::now();
+        let targets = Targets {
+            rows: &centroids,
+            dim,
+            bias: None,
+        };
+        nearest(&points, targets, &mut ids, &mut scores);
+        let assign = t.elapsed();
+        let t = std::time::Instant::now();
+        update(
+            &points,
+            dim,
+            &ids,
+            |i| 2.0 - 2.0 * scores[i],
+            &mut centroids,
+        );
+        normalise_rows(&mut centroids, dim);
+        let rest = t.elapsed();
+        let t = std::time::Instant::now();
+        iterate(&points, dim, &mut centroids, 1, Geometry::Spherical);
+        eprintln!(
+            "assign {assign:?}, update {rest:?}, whole iteration {:?}",
+            t.elapsed()
+        );
+    }
 }
 
 #[cfg(test)]
