@@ -12,7 +12,11 @@ pub fn root(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = given {
         return Ok(dir.to_path_buf());
     }
-    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(dir) = env("TARTAN_CACHE") {
         return Ok(dir);
     }
@@ -27,7 +31,12 @@ pub fn root(given: Option<&Path>) -> Result<PathBuf> {
 /// A directory name for the index of `dataset` (its path or name) encoded by
 /// `model` with these build options: readable parts plus a hash of the full
 /// dataset and model references, so two local models named alike do not collide.
-pub fn index_key(dataset_name: &str, dataset_ref: &str, model_ref: &str, build: &BuildArgs) -> String {
+pub fn index_key(
+    dataset_name: &str,
+    dataset_ref: &str,
+    model_ref: &str,
+    build: &BuildArgs,
+) -> String {
     let model_slug = model_ref
         .trim_end_matches(['/', '\\'])
         .rsplit(['/', '\\'])
@@ -37,7 +46,12 @@ pub fn index_key(dataset_name: &str, dataset_ref: &str, model_ref: &str, build: 
         Codec::Product => "pq",
         Codec::Scalar => "sq",
     };
-    let mut key = format!("{}-{}-{codec}{}", slug(dataset_name), slug(model_slug), build.nbits);
+    let mut key = format!(
+        "{}-{}-{codec}{}",
+        slug(dataset_name),
+        slug(model_slug),
+        build.nbits
+    );
     if let Some(c) = build.centroids {
         key.push_str(&format!("-c{c}"));
     }
@@ -52,7 +66,13 @@ pub fn index_key(dataset_name: &str, dataset_ref: &str, model_ref: &str, build: 
 /// Letters, digits, '.', '_' and '-' kept; anything else becomes '-'.
 fn slug(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -79,16 +99,33 @@ mod tests {
         let build = Wrap::parse_from(["x"]).build;
         let a = index_key("scifact", "/d/scifact", "/m/minilm-colbert-pylate", &build);
         assert!(a.starts_with("scifact-minilm-colbert-pylate-pq2-"), "{a}");
-        let b = index_key("scifact", "/d/scifact", "/other/minilm-colbert-pylate", &build);
+        let b = index_key(
+            "scifact",
+            "/d/scifact",
+            "/other/minilm-colbert-pylate",
+            &build,
+        );
         assert_ne!(a, b);
         let hub = index_key("scifact", "scifact", "colbert-ir/colbertv2.0", &build);
         assert!(hub.starts_with("scifact-colbertv2.0-pq2-"), "{hub}");
-        let scalar = Wrap::parse_from(["x", "--codec", "scalar", "--nbits", "4", "--centroids", "64"]).build;
+        let scalar = Wrap::parse_from([
+            "x",
+            "--codec",
+            "scalar",
+            "--nbits",
+            "4",
+            "--centroids",
+            "64",
+        ])
+        .build;
         assert!(index_key("s", "s", "m", &scalar).starts_with("s-m-sq4-c64-"));
     }
 
     #[test]
     fn explicit_dir_wins() {
-        assert_eq!(root(Some(Path::new("/tmp/x"))).unwrap(), PathBuf::from("/tmp/x"));
+        assert_eq!(
+            root(Some(Path::new("/tmp/x"))).unwrap(),
+            PathBuf::from("/tmp/x")
+        );
     }
 }

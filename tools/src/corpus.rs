@@ -65,7 +65,10 @@ impl TextSource {
             if queries.is_file() {
                 return Ok(TextSource::Jsonl(queries));
             }
-            bail!("{}: a directory must hold queries.jsonl (BEIR)", path.display());
+            bail!(
+                "{}: a directory must hold queries.jsonl (BEIR)",
+                path.display()
+            );
         }
         Self::detect_file(path)
     }
@@ -142,10 +145,7 @@ fn beir_corpus(dir: &Path) -> Result<TextIter> {
 }
 
 /// Items from the non-empty lines of a file; `parse` gets the item number and the line.
-fn line_items(
-    path: PathBuf,
-    parse: fn(usize, &str) -> Result<TextItem>,
-) -> TextIter {
+fn line_items(path: PathBuf, parse: fn(usize, &str) -> Result<TextItem>) -> TextIter {
     let reader = match open(&path) {
         Ok(r) => r,
         Err(e) => return Box::new(std::iter::once(Err(e))),
@@ -159,8 +159,11 @@ fn line_items(
                 let line = match line {
                     Ok(l) => l,
                     Err(e) => {
-                        return Some(Err(anyhow::Error::new(e)
-                            .context(format!("{}: line {}", path.display(), line_no + 1))))
+                        return Some(Err(anyhow::Error::new(e).context(format!(
+                            "{}: line {}",
+                            path.display(),
+                            line_no + 1
+                        ))))
                     }
                 };
                 let line = line.trim_end_matches(['\r', '\n']);
@@ -210,9 +213,7 @@ pub fn join_title(title: &str, text: &str) -> String {
 }
 
 fn parse_tsv(_n: usize, line: &str) -> Result<TextItem> {
-    let (id, text) = line
-        .split_once('\t')
-        .context("expected id<TAB>text")?;
+    let (id, text) = line.split_once('\t').context("expected id<TAB>text")?;
     Ok(TextItem {
         id: id.trim().to_string(),
         text: text.to_string(),
@@ -249,8 +250,14 @@ mod tests {
         assert_eq!(
             items,
             vec![
-                TextItem { id: "d1".into(), text: "T body".into() },
-                TextItem { id: "7".into(), text: "x".into() },
+                TextItem {
+                    id: "d1".into(),
+                    text: "T body".into()
+                },
+                TextItem {
+                    id: "7".into(),
+                    text: "x".into()
+                },
             ]
         );
     }
@@ -265,11 +272,26 @@ mod tests {
             .unwrap()
             .collect::<Result<_>>()
             .unwrap();
-        assert_eq!(items[1], TextItem { id: "1".into(), text: "bye".into() });
-        assert_eq!(TextSource::detect_corpus(&tsv).unwrap(), TextSource::Tsv(tsv));
+        assert_eq!(
+            items[1],
+            TextItem {
+                id: "1".into(),
+                text: "bye".into()
+            }
+        );
+        assert_eq!(
+            TextSource::detect_corpus(&tsv).unwrap(),
+            TextSource::Tsv(tsv)
+        );
         let txt = write(dir.path(), "q.txt", "first\n\nsecond\n");
         let items = read_queries(&txt).unwrap();
-        assert_eq!(items[1], TextItem { id: "1".into(), text: "second".into() });
+        assert_eq!(
+            items[1],
+            TextItem {
+                id: "1".into(),
+                text: "second".into()
+            }
+        );
     }
 
     #[test]

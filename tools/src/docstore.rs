@@ -43,7 +43,8 @@ impl DocStoreWriter {
         std::fs::create_dir_all(&parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
         let tmp = parent.join(format!(".{}.docs.partial", name.to_string_lossy()));
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         Ok(Self {
             tmp,
             out: BufWriter::new(file),

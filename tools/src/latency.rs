@@ -32,7 +32,11 @@ impl LatencySummary {
         let count = ms.len();
         Self {
             count,
-            mean_ms: if count == 0 { 0.0 } else { total / count as f64 },
+            mean_ms: if count == 0 {
+                0.0
+            } else {
+                total / count as f64
+            },
             p50_ms: percentile(&ms, 50.0),
             p95_ms: percentile(&ms, 95.0),
             p99_ms: percentile(&ms, 99.0),
@@ -71,7 +75,10 @@ mod tests {
 
     #[test]
     fn summary_of_timings() {
-        let t: Vec<Duration> = [4u64, 1, 3, 2].iter().map(|&m| Duration::from_millis(m)).collect();
+        let t: Vec<Duration> = [4u64, 1, 3, 2]
+            .iter()
+            .map(|&m| Duration::from_millis(m))
+            .collect();
         let s = LatencySummary::of(&t);
         assert_eq!(s.count, 4);
         assert!((s.p50_ms - 2.0).abs() < 1e-9);

@@ -112,7 +112,11 @@ mod tests {
         let mut cmd = Cli::command();
         for sub in cmd.get_subcommands_mut() {
             let help = sub.render_long_help().to_string();
-            assert!(help.len() > 200, "{} help too short:\n{help}", sub.get_name());
+            assert!(
+                help.len() > 200,
+                "{} help too short:\n{help}",
+                sub.get_name()
+            );
         }
     }
 }

@@ -28,7 +28,10 @@ pub fn default_measures() -> [Measure; 3] {
 /// Evaluates `run` against `qrels` with `measures` (which must include the defaults).
 pub fn mean(qrels: &Qrels, run: &Run, measures: &[Measure]) -> Result<Means> {
     let eval = evaluate(qrels, run, measures);
-    let get = |m: Measure| eval.mean(m).with_context(|| format!("{m:?} was not computed"));
+    let get = |m: Measure| {
+        eval.mean(m)
+            .with_context(|| format!("{m:?} was not computed"))
+    };
     Ok(Means {
         ndcg_10: get(Measure::Ndcg(10))?,
         recall_100: get(Measure::Recall(100))?,

@@ -85,7 +85,10 @@ mod tests {
     #[test]
     fn recorded_model_round_trip() {
         let rec = json!({"model": "colbert-ir/colbertv2.0", "settings": {}});
-        assert_eq!(recorded_model(&rec).as_deref(), Some("colbert-ir/colbertv2.0"));
+        assert_eq!(
+            recorded_model(&rec).as_deref(),
+            Some("colbert-ir/colbertv2.0")
+        );
         assert_eq!(query_model(Some("x"), &rec).unwrap(), "x");
         assert!(query_model(None, &Value::Null).is_err());
         assert_eq!(model_ref("not/a/local/dir"), "not/a/local/dir");

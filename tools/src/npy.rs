@@ -472,7 +472,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.npy");
         std::fs::write(&path, b"hello world, not numpy").unwrap();
-        assert!(read_f32(&path).unwrap_err().to_string().contains("bad magic"));
+        assert!(read_f32(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("bad magic"));
     }
 
     #[test]

@@ -61,7 +61,13 @@ pub fn write(out: &mut impl Write, format: Format, results: &QueryResults) -> Re
                 .clone()
                 .unwrap_or_else(|| results.query.to_string());
             for (rank, hit) in results.results.iter().enumerate() {
-                writeln!(out, "{qid} Q0 {} {} {} {RUN_TAG}", hit.id, rank + 1, hit.score)?;
+                writeln!(
+                    out,
+                    "{qid} Q0 {} {} {} {RUN_TAG}",
+                    hit.id,
+                    rank + 1,
+                    hit.score
+                )?;
             }
         }
         Format::Table => {
@@ -123,8 +129,16 @@ mod tests {
             query_id: Some("q1".into()),
             text: Some("what is tartan".into()),
             results: vec![
-                Hit { id: "d9".into(), score: 12.5, text: Some("a\npattern of crossing stripes".into()) },
-                Hit { id: "d3".into(), score: 11.0, text: None },
+                Hit {
+                    id: "d9".into(),
+                    score: 12.5,
+                    text: Some("a\npattern of crossing stripes".into()),
+                },
+                Hit {
+                    id: "d3".into(),
+                    score: 11.0,
+                    text: None,
+                },
             ],
         }
     }
@@ -137,7 +151,10 @@ mod tests {
 
     #[test]
     fn trec_lines() {
-        assert_eq!(render(Format::Trec), "q1 Q0 d9 1 12.5 tartan\nq1 Q0 d3 2 11 tartan\n");
+        assert_eq!(
+            render(Format::Trec),
+            "q1 Q0 d9 1 12.5 tartan\nq1 Q0 d3 2 11 tartan\n"
+        );
     }
 
     #[test]

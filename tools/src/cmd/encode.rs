@@ -44,7 +44,12 @@ pub struct EncodeArgs {
     #[arg(long, value_name = "E.npy")]
     pub embeddings: PathBuf,
     /// Output document lengths (.npy, int64); required for documents.
-    #[arg(long, value_name = "L.npy", required_unless_present = "as_queries", conflicts_with = "as_queries")]
+    #[arg(
+        long,
+        value_name = "L.npy",
+        required_unless_present = "as_queries",
+        conflicts_with = "as_queries"
+    )]
     pub doclens: Option<PathBuf>,
     /// Output ids, one per line.
     #[arg(long, value_name = "ids.txt")]
@@ -68,7 +73,11 @@ pub fn run(args: EncodeArgs, globals: Globals) -> Result<()> {
     let mut ids = args
         .ids
         .as_ref()
-        .map(|p| File::create(p).map(BufWriter::new).with_context(|| format!("cannot create {}", p.display())))
+        .map(|p| {
+            File::create(p)
+                .map(BufWriter::new)
+                .with_context(|| format!("cannot create {}", p.display()))
+        })
         .transpose()?;
     let mut items = source.items()?;
     let mut chunk: Vec<TextItem> = Vec::new();
@@ -83,7 +92,11 @@ pub fn run(args: EncodeArgs, globals: Globals) -> Result<()> {
                 break;
             }
             let texts: Vec<&str> = chunk.iter().map(|q| q.text.as_str()).collect();
-            for (q, emb) in chunk.iter().zip(encoder.encode_queries(&texts).context("encoding queries failed")?) {
+            for (q, emb) in chunk.iter().zip(
+                encoder
+                    .encode_queries(&texts)
+                    .context("encoding queries failed")?,
+            ) {
                 anyhow::ensure!(
                     emb.data.len() == qlen * dim,
                     "query {} encoded to {} values, expected {qlen} x {dim}",
@@ -100,7 +113,10 @@ pub fn run(args: EncodeArgs, globals: Globals) -> Result<()> {
         }
         out.finish()?;
         progress.finish();
-        eprintln!("encoded {count} queries -> {} [{count}, {qlen}, {dim}]", args.embeddings.display());
+        eprintln!(
+            "encoded {count} queries -> {} [{count}, {qlen}, {dim}]",
+            args.embeddings.display()
+        );
     } else {
         let doclens_path = args.doclens.as_ref().context("documents need --doclens")?;
         let mut out = NpyWriter::<f32>::create(&args.embeddings, &[dim])?;
@@ -112,7 +128,9 @@ pub fn run(args: EncodeArgs, globals: Globals) -> Result<()> {
                 break;
             }
             let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
-            let embedded = encoder.encode_documents(&texts, batch).context("encoding documents failed")?;
+            let embedded = encoder
+                .encode_documents(&texts, batch)
+                .context("encoding documents failed")?;
             for (d, emb) in chunk.iter().zip(embedded) {
                 out.write(&emb.data)?;
                 doclens.push((emb.data.len() / dim) as i64);

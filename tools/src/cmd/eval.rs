@@ -100,18 +100,31 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
     let (dataset_name, dataset_dir) = resolve_dataset(&args.dataset, &cache)?;
     let dataset = BeirDataset::open(&dataset_dir)
         .with_context(|| format!("cannot open BEIR dataset {}", dataset_dir.display()))?;
-    let (queries, qrels) = dataset
-        .split(&args.split)
-        .with_context(|| format!("cannot read split {:?} of {}", args.split, dataset_dir.display()))?;
+    let (queries, qrels) = dataset.split(&args.split).with_context(|| {
+        format!(
+            "cannot read split {:?} of {}",
+            args.split,
+            dataset_dir.display()
+        )
+    })?;
     if queries.is_empty() {
-        bail!("split {:?} of {} has no judged queries", args.split, dataset_dir.display());
+        bail!(
+            "split {:?} of {} has no judged queries",
+            args.split,
+            dataset_dir.display()
+        );
     }
     let dataset_ref = dataset_dir
         .canonicalize()
         .unwrap_or_else(|_| dataset_dir.clone())
         .to_string_lossy()
         .into_owned();
-    let key = cache::index_key(&dataset_name, &dataset_ref, &model::model_ref(&args.model), &args.build);
+    let key = cache::index_key(
+        &dataset_name,
+        &dataset_ref,
+        &model::model_ref(&args.model),
+        &args.build,
+    );
     let index_dir = args
         .index_dir
         .clone()
@@ -177,14 +190,21 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
     }
     progress.finish_and_clear();
 
-    std::fs::create_dir_all(&output).with_context(|| format!("cannot create {}", output.display()))?;
+    std::fs::create_dir_all(&output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
     let k = args.k as usize;
     let params = args.params.params(k);
     let measures = metrics::default_measures();
 
     let plaid_hits = timed_searches(&index, &encoded, |q| index.search(q, &params))?;
     let qps_parallel = parallel_qps(&index, &encoded, &params)?;
-    let (plaid_run, plaid_removed) = write_run(&index, &queries, &plaid_hits.0, &output.join("run.plaid.trec"), "tartan-plaid")?;
+    let (plaid_run, plaid_removed) = write_run(
+        &index,
+        &queries,
+        &plaid_hits.0,
+        &output.join("run.plaid.trec"),
+        "tartan-plaid",
+    )?;
     let plaid = MethodReport {
         metrics: metrics::mean(&qrels, &plaid_run, &measures)?,
         run_file: output.join("run.plaid.trec"),
@@ -194,7 +214,13 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
 
     let exact = if args.compare_exact {
         let exact_hits = timed_searches(&index, &encoded, |q| index.search_exact(q, k))?;
-        let (exact_run, _) = write_run(&index, &queries, &exact_hits.0, &output.join("run.exact.trec"), "tartan-exact")?;
+        let (exact_run, _) = write_run(
+            &index,
+            &queries,
+            &exact_hits.0,
+            &output.join("run.exact.trec"),
+            "tartan-exact",
+        )?;
         let recall = overlap_at(&plaid_hits.0, &exact_hits.0, 10);
         Some((
             MethodReport {
@@ -255,9 +281,15 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
         index_bytes as f64 / 1e6,
         index_bytes as f64 / index.num_embeddings().max(1) as f64,
     );
-    println!("{:<8} {:>8} {:>11} {:>8}", "", "nDCG@10", "Recall@100", "MRR@10");
+    println!(
+        "{:<8} {:>8} {:>11} {:>8}",
+        "", "nDCG@10", "Recall@100", "MRR@10"
+    );
     let row = |name: &str, m: &metrics::Means| {
-        println!("{name:<8} {:>8.4} {:>11.4} {:>8.4}", m.ndcg_10, m.recall_100, m.mrr_10);
+        println!(
+            "{name:<8} {:>8.4} {:>11.4} {:>8.4}",
+            m.ndcg_10, m.recall_100, m.mrr_10
+        );
     };
     row("plaid", &plaid.metrics);
     if let Some((exact, recall)) = &exact {
@@ -334,13 +366,18 @@ fn reuse_check(
     };
     let meta = index.meta();
     if &meta.encoder != record {
-        return Ok(Reuse::No("built with another model or encoder settings".into()));
+        return Ok(Reuse::No(
+            "built with another model or encoder settings".into(),
+        ));
     }
     if meta.codec != build.codec_kind() {
         return Ok(Reuse::No(format!("built with codec {:?}", meta.codec)));
     }
     if build.centroids.is_some_and(|c| c != meta.num_centroids) {
-        return Ok(Reuse::No(format!("built with {} centroids", meta.num_centroids)));
+        return Ok(Reuse::No(format!(
+            "built with {} centroids",
+            meta.num_centroids
+        )));
     }
     if meta.build.seed != build.seed {
         return Ok(Reuse::No(format!("built with seed {}", meta.build.seed)));
@@ -377,7 +414,9 @@ fn timed_searches(
 /// Queries a second when all queries are searched at once over every thread.
 fn parallel_qps(index: &Index, queries: &[Vec<f32>], params: &SearchParams) -> Result<f64> {
     let t = Instant::now();
-    index.search_batch(queries, params).context("batch search failed")?;
+    index
+        .search_batch(queries, params)
+        .context("batch search failed")?;
     Ok(queries.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
 }
 
@@ -400,7 +439,8 @@ fn write_run(
     let removed = run.remove_identical_ids();
     run.write_trec(path, tag)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    let back = Run::read_trec(path).with_context(|| format!("cannot read back {}", path.display()))?;
+    let back =
+        Run::read_trec(path).with_context(|| format!("cannot read back {}", path.display()))?;
     Ok((back, removed))
 }
 
@@ -429,7 +469,9 @@ mod tests {
     use super::*;
 
     fn hits(docs: &[u32]) -> Vec<SearchHit> {
-        docs.iter().map(|&doc| SearchHit { doc, score: 1.0 }).collect()
+        docs.iter()
+            .map(|&doc| SearchHit { doc, score: 1.0 })
+            .collect()
     }
 
     #[test]

@@ -35,7 +35,12 @@ use crate::{model, Globals};
 #[command(verbatim_doc_comment)]
 pub struct IndexArgs {
     /// The corpus to encode (BEIR dir, collection.tsv, .jsonl, .tsv or .txt).
-    #[arg(value_name = "CORPUS", required_unless_present = "embeddings", conflicts_with = "embeddings", requires = "model")]
+    #[arg(
+        value_name = "CORPUS",
+        required_unless_present = "embeddings",
+        conflicts_with = "embeddings",
+        requires = "model"
+    )]
     pub corpus: Option<PathBuf>,
     /// The model: a local directory or a Hugging Face hub id.
     #[arg(long, value_name = "DIR|HUB_ID")]
@@ -68,16 +73,25 @@ pub struct IndexArgs {
 pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
     prepare_out(&args.out, args.force)?;
     let report = if let Some(embeddings) = &args.embeddings {
-        let doclens = args.doclens.as_ref().context("--embeddings needs --doclens")?;
+        let doclens = args
+            .doclens
+            .as_ref()
+            .context("--embeddings needs --doclens")?;
         let ids = args.ids.as_deref().map(read_ids).transpose()?;
         let bars = BuildBars::new(globals.quiet);
-        let config = args.build.config(serde_json::json!({"source": "npy"}), args.force);
-        let report = tartan_engine::build_from_npy(embeddings, doclens, ids, &args.out, config, &bars)
-            .with_context(|| format!("cannot build an index from {}", embeddings.display()))?;
+        let config = args
+            .build
+            .config(serde_json::json!({"source": "npy"}), args.force);
+        let report =
+            tartan_engine::build_from_npy(embeddings, doclens, ids, &args.out, config, &bars)
+                .with_context(|| format!("cannot build an index from {}", embeddings.display()))?;
         bars.finish();
         report
     } else {
-        let corpus = args.corpus.as_ref().context("give a CORPUS or --embeddings")?;
+        let corpus = args
+            .corpus
+            .as_ref()
+            .context("give a CORPUS or --embeddings")?;
         let model_name = args.model.as_deref().context("a corpus needs --model")?;
         let source = TextSource::detect_corpus(corpus)?;
         let encoder = model::load(model_name, args.encode.device)?;
@@ -102,7 +116,10 @@ pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
 pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
     if out.exists() {
         if !force {
-            bail!("{} already exists (pass --force to replace it)", out.display());
+            bail!(
+                "{} already exists (pass --force to replace it)",
+                out.display()
+            );
         }
         if !out.join("meta.json").is_file() {
             bail!(
@@ -129,7 +146,8 @@ pub fn print_report(report: &BuildReport, out: &Path) {
 }
 
 fn read_ids(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(text
         .lines()
         .map(|l| l.trim_end_matches('\r').to_string())

@@ -84,12 +84,27 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
             .query
             .iter()
             .enumerate()
-            .map(|(i, q)| (None, TextItem { id: i.to_string(), text: q.clone() }))
+            .map(|(i, q)| {
+                (
+                    None,
+                    TextItem {
+                        id: i.to_string(),
+                        text: q.clone(),
+                    },
+                )
+            })
             .collect();
         if let Some(path) = &args.queries {
-            items.extend(read_queries(path)?.into_iter().map(|q| (Some(q.id.clone()), q)));
+            items.extend(
+                read_queries(path)?
+                    .into_iter()
+                    .map(|q| (Some(q.id.clone()), q)),
+            );
         }
-        ensure!(!items.is_empty(), "no queries: give QUERY text, --queries FILE or --query-embeddings");
+        ensure!(
+            !items.is_empty(),
+            "no queries: give QUERY text, --queries FILE or --query-embeddings"
+        );
         let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)?;
         let encoder = model::load(&model_name, args.encode.device)?;
         ensure!(
@@ -99,7 +114,9 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
             index.dim()
         );
         let texts: Vec<&str> = items.iter().map(|(_, q)| q.text.as_str()).collect();
-        let encoded = encoder.encode_queries(&texts).context("encoding queries failed")?;
+        let encoded = encoder
+            .encode_queries(&texts)
+            .context("encoding queries failed")?;
         let queries = encoded.into_iter().map(|e| e.data).collect();
         let labels = items
             .into_iter()
@@ -149,7 +166,11 @@ pub fn run_searches(
         use rayon::prelude::*;
         queries
             .par_iter()
-            .map(|q| index.search_exact(q, params.k).context("exact search failed"))
+            .map(|q| {
+                index
+                    .search_exact(q, params.k)
+                    .context("exact search failed")
+            })
             .collect()
     } else {
         index.search_batch(queries, params).context("search failed")
@@ -188,5 +209,10 @@ pub fn read_query_embeddings(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>> {
         path.display()
     );
     ensure!(len > 0, "{}: queries have no tokens", path.display());
-    Ok(array.data.chunks_exact(len * d).take(n).map(<[f32]>::to_vec).collect())
+    Ok(array
+        .data
+        .chunks_exact(len * d)
+        .take(n)
+        .map(<[f32]>::to_vec)
+        .collect())
 }

@@ -227,7 +227,12 @@ pub async fn handle(
     let results = tokio::time::timeout(remaining, task)
         .await
         .map_err(|_| ApiError::new(StatusCode::GATEWAY_TIMEOUT, "search timed out"))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("search task failed: {e}")))??;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("search task failed: {e}"),
+            )
+        })??;
     state
         .stats
         .queries_served

@@ -100,13 +100,21 @@ impl Synthetic {
             topics.push(topic);
         }
         let ids = (0..docs).map(|d| format!("doc-{d}")).collect();
-        Self { dim, doclens, embeddings, ids, topics }
+        Self {
+            dim,
+            doclens,
+            embeddings,
+            ids,
+            topics,
+        }
     }
 
     /// A query of `tokens` vectors near document `doc`'s topic.
     pub fn query(&self, doc: usize, tokens: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut rng = Rng::new(seed);
-        (0..tokens).map(|_| noisy(&self.topics[doc], 0.25, &mut rng)).collect()
+        (0..tokens)
+            .map(|_| noisy(&self.topics[doc], 0.25, &mut rng))
+            .collect()
     }
 
     /// Writes E.npy, L.npy and ids.txt into `dir`.
@@ -114,11 +122,20 @@ impl Synthetic {
         let e = dir.join("E.npy");
         let l = dir.join("L.npy");
         let ids = dir.join("ids.txt");
-        write_npy(&e, "<f4", &[self.embeddings.len() / self.dim, self.dim], |out| {
-            self.embeddings.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
-        });
+        write_npy(
+            &e,
+            "<f4",
+            &[self.embeddings.len() / self.dim, self.dim],
+            |out| {
+                self.embeddings
+                    .iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
+            },
+        );
         write_npy(&l, "<i8", &[self.doclens.len()], |out| {
-            self.doclens.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
+            self.doclens
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
         });
         std::fs::write(&ids, self.ids.join("\n") + "\n").unwrap();
         (e, l, ids)
@@ -136,9 +153,18 @@ pub fn write_npy(path: &Path, descr: &str, shape: &[usize], fill: impl FnOnce(&m
     let shape_text = if shape.len() == 1 {
         format!("({},)", shape[0])
     } else {
-        format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+        format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}").into_bytes();
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}")
+            .into_bytes();
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(b' ');
     }
@@ -158,7 +184,8 @@ pub fn write_queries(path: &Path, queries: &[Vec<Vec<f32>>]) {
     write_npy(path, "<f4", &[n, len, dim], |out| {
         for q in queries {
             for t in q {
-                t.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+                t.iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
             }
         }
     });

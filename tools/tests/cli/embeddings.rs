@@ -10,28 +10,47 @@ fn index_and_search_npy_embeddings() {
     assert!(index.join("meta.json").is_file());
 
     let targets = [0usize, 17, 42, 99, 150, 199];
-    let queries: Vec<_> = targets.iter().map(|&d| data.query(d, 8, 1000 + d as u64)).collect();
+    let queries: Vec<_> = targets
+        .iter()
+        .map(|&d| data.query(d, 8, 1000 + d as u64))
+        .collect();
     let q = dir.path().join("Q.npy");
     write_queries(&q, &queries);
 
     for exact in [false, true] {
         let mut args = vec![
-            "search", "--index", index.to_str().unwrap(), "--query-embeddings", q.to_str().unwrap(),
-            "--k", "5", "--format", "json",
+            "search",
+            "--index",
+            index.to_str().unwrap(),
+            "--query-embeddings",
+            q.to_str().unwrap(),
+            "--k",
+            "5",
+            "--format",
+            "json",
         ];
         if exact {
             args.push("--exact");
         }
         let (stdout, _) = run_ok(&args);
-        let lines: Vec<serde_json::Value> =
-            stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), targets.len(), "{stdout}");
         for (i, (line, &target)) in lines.iter().zip(&targets).enumerate() {
             assert_eq!(line["query"], i);
             let results = line["results"].as_array().unwrap();
             assert_eq!(results.len(), 5);
-            assert_eq!(results[0]["id"], format!("doc-{target}"), "exact={exact}: {line}");
-            let scores: Vec<f64> = results.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+            assert_eq!(
+                results[0]["id"],
+                format!("doc-{target}"),
+                "exact={exact}: {line}"
+            );
+            let scores: Vec<f64> = results
+                .iter()
+                .map(|r| r["score"].as_f64().unwrap())
+                .collect();
             assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
             // 8 query tokens, each with a cosine below 1.
             assert!(scores[0] > 4.0 && scores[0] <= 8.0 + 1e-3, "{scores:?}");
@@ -40,8 +59,15 @@ fn index_and_search_npy_embeddings() {
 
     // TREC output: qid Q0 doc rank score tag.
     let (trec, _) = run_ok(&[
-        "search", "--index", index.to_str().unwrap(), "--query-embeddings", q.to_str().unwrap(),
-        "--k", "3", "--format", "trec",
+        "search",
+        "--index",
+        index.to_str().unwrap(),
+        "--query-embeddings",
+        q.to_str().unwrap(),
+        "--k",
+        "3",
+        "--format",
+        "trec",
     ]);
     let first: Vec<&str> = trec.lines().next().unwrap().split(' ').collect();
     assert_eq!(first[..4], ["0", "Q0", "doc-0", "1"]);
@@ -54,13 +80,22 @@ fn query_embeddings_of_the_wrong_dim_are_refused() {
     let data = Synthetic::new(60, 16, 3);
     let index = synthetic_index(dir.path(), &data);
     let q = dir.path().join("Q.npy");
-    write_npy(&q, "<f4", &[1, 4, 8], |out| out.extend(std::iter::repeat_n(0u8, 4 * 4 * 8)));
+    write_npy(&q, "<f4", &[1, 4, 8], |out| {
+        out.extend(std::iter::repeat_n(0u8, 4 * 4 * 8))
+    });
     let out = run_err(&[
-        "search", "--index", index.to_str().unwrap(), "--query-embeddings", q.to_str().unwrap(),
+        "search",
+        "--index",
+        index.to_str().unwrap(),
+        "--query-embeddings",
+        q.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("dim 8") && stderr.contains("dim 16"), "{stderr}");
+    assert!(
+        stderr.contains("dim 8") && stderr.contains("dim 16"),
+        "{stderr}"
+    );
 
     // Text queries need a model; this index was built from embeddings.
     let out = run_err(&["search", "--index", index.to_str().unwrap(), "some text"]);
@@ -79,8 +114,13 @@ fn doclens_that_do_not_add_up_are_an_error() {
     });
     let out_dir = dir.path().join("idx");
     let out = run_err(&[
-        "index", "--embeddings", e.to_str().unwrap(), "--doclens", l.to_str().unwrap(),
-        "--out", out_dir.to_str().unwrap(),
+        "index",
+        "--embeddings",
+        e.to_str().unwrap(),
+        "--doclens",
+        l.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!out_dir.exists(), "a failed build must leave no index");

@@ -19,12 +19,27 @@ fn usage_errors_exit_with_2() {
         &["index"][..],
         &["search"][..],
         &["no-such-command"][..],
-        &["index", "--out", "x", "--nbits", "3", "--embeddings", "e", "--doclens", "l"][..],
+        &[
+            "index",
+            "--out",
+            "x",
+            "--nbits",
+            "3",
+            "--embeddings",
+            "e",
+            "--doclens",
+            "l",
+        ][..],
         &["search", "--index", "x", "--k", "0", "q"][..],
         &["serve", "--index", "x", "--addr", "not-an-address"][..],
     ] {
         let out = run_err(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -41,7 +56,13 @@ fn runtime_errors_are_one_line_and_exit_1() {
 
     // --verbose shows the error chain across lines.
     let out = tartan()
-        .args(["--verbose", "search", "--index", missing.to_str().unwrap(), "q"])
+        .args([
+            "--verbose",
+            "search",
+            "--index",
+            missing.to_str().unwrap(),
+            "q",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -58,8 +79,13 @@ fn index_refuses_to_clobber() {
     let l = dir.path().join("L.npy");
     for force in [false, true] {
         let mut args = vec![
-            "index", "--embeddings", e.to_str().unwrap(), "--doclens", l.to_str().unwrap(),
-            "--out", out_dir.to_str().unwrap(),
+            "index",
+            "--embeddings",
+            e.to_str().unwrap(),
+            "--doclens",
+            l.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
         ];
         if force {
             args.push("--force");
