@@ -462,6 +462,16 @@ fn query_lut_into_reuses_the_table() {
     }
 }
 
+#[test]
+fn engine_facing_types_are_send_sync_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<Centroids>();
+    check::<ResidualCodec>();
+    check::<QueryLut>();
+    check::<CodecKind>();
+    check::<QuantizeError>();
+}
+
 // ---------------------------------------------------------------- persistence
 
 #[test]

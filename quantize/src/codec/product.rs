@@ -13,6 +13,9 @@ use crate::lloyd::{self, Geometry};
 /// Entries of every sub-space codebook (one byte a sub-vector).
 pub const CODEBOOK_SIZE: usize = 256;
 
+/// Codebook entries the encoder scores at once (one AVX register of f32).
+const LANES: usize = 8;
+
 /// A trained product codec: `dim / sub_dim` codebooks of 256 x `sub_dim` floats.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProductCodec {
@@ -21,8 +24,9 @@ pub struct ProductCodec {
     sub_dim: usize,
     /// `[sub-space][entry][sub_dim]`.
     codebooks: Vec<f32>,
-    /// `[sub-space][sub_dim][entry]`, for the encoder's vectorised distance loop.
-    transposed: Vec<f32>,
+    /// `[sub-space][entry / LANES][sub_dim][entry % LANES]`: the encoder scores
+    /// `LANES` entries at once from one contiguous run.
+    blocked: Vec<f32>,
     /// `[sub-space][entry]`: `-|entry|^2 / 2`, so that argmax `r.e - |e|^2/2` is the
     /// nearest entry.
     bias: Vec<f32>,
@@ -75,14 +79,14 @@ impl ProductCodec {
         }
         check::finite(&codebooks, sub_dim, "product codebooks")?;
         let slots = dim / sub_dim;
-        let mut transposed = vec![0f32; codebooks.len()];
+        let mut blocked = vec![0f32; codebooks.len()];
         let mut bias = vec![0f32; slots * CODEBOOK_SIZE];
         for s in 0..slots {
             let book = &codebooks[s * CODEBOOK_SIZE * sub_dim..(s + 1) * CODEBOOK_SIZE * sub_dim];
-            let t = &mut transposed[s * CODEBOOK_SIZE * sub_dim..(s + 1) * CODEBOOK_SIZE * sub_dim];
+            let t = &mut blocked[s * CODEBOOK_SIZE * sub_dim..(s + 1) * CODEBOOK_SIZE * sub_dim];
             for (e, entry) in book.chunks_exact(sub_dim).enumerate() {
                 for (d, &v) in entry.iter().enumerate() {
-                    t[d * CODEBOOK_SIZE + e] = v;
+                    t[(e / LANES) * sub_dim * LANES + d * LANES + e % LANES] = v;
                 }
                 bias[s * CODEBOOK_SIZE + e] = -0.5 * lloyd::dot(entry, entry);
             }
@@ -92,7 +96,7 @@ impl ProductCodec {
             nbits,
             sub_dim,
             codebooks,
-            transposed,
+            blocked,
             bias,
         })
     }
@@ -128,18 +132,43 @@ impl ProductCodec {
         })
     }
 
+    /// Per sub-space: the scores `r.e - |e|^2/2` of `LANES` entries at a time stay in
+    /// registers, each lane keeping its best score and the chunk it came from; the
+    /// lanes are merged at the end (lowest entry on ties).
     #[inline(always)]
     fn encode_fixed<const SD: usize>(&self, residual: &[f32], out: &mut [u8]) {
-        let mut acc = [0f32; CODEBOOK_SIZE];
         for (s, (x, o)) in residual.chunks_exact(SD).zip(out.iter_mut()).enumerate() {
-            acc.copy_from_slice(&self.bias[s * CODEBOOK_SIZE..(s + 1) * CODEBOOK_SIZE]);
-            let t = &self.transposed[s * CODEBOOK_SIZE * SD..(s + 1) * CODEBOOK_SIZE * SD];
-            for (&xd, column) in x.iter().zip(t.chunks_exact(CODEBOOK_SIZE)) {
-                for (a, &c) in acc.iter_mut().zip(column) {
-                    *a += xd * c;
+            let bias = &self.bias[s * CODEBOOK_SIZE..(s + 1) * CODEBOOK_SIZE];
+            let book = &self.blocked[s * CODEBOOK_SIZE * SD..(s + 1) * CODEBOOK_SIZE * SD];
+            let mut best = [f32::NEG_INFINITY; LANES];
+            let mut at = [0u32; LANES];
+            for (c, (columns, b)) in book
+                .chunks_exact(SD * LANES)
+                .zip(bias.chunks_exact(LANES))
+                .enumerate()
+            {
+                let mut v = [0f32; LANES];
+                v.copy_from_slice(b);
+                for (&xd, column) in x.iter().zip(columns.chunks_exact(LANES)) {
+                    for l in 0..LANES {
+                        v[l] += xd * column[l];
+                    }
+                }
+                let c = c as u32;
+                for l in 0..LANES {
+                    let better = v[l] > best[l];
+                    best[l] = if better { v[l] } else { best[l] };
+                    at[l] = if better { c } else { at[l] };
                 }
             }
-            *o = argmax256(&acc);
+            let mut winner = (0usize, f32::NEG_INFINITY);
+            for l in 0..LANES {
+                let entry = at[l] as usize * LANES + l;
+                if best[l] > winner.1 || (best[l] == winner.1 && entry < winner.0) {
+                    winner = (entry, best[l]);
+                }
+            }
+            *o = winner.0 as u8;
         }
     }
 }
@@ -152,40 +181,9 @@ impl SlotTables for ProductCodec {
     }
 }
 
-/// The first index of the largest value (0 when all are NaN). The maximum runs over
-/// eight independent lanes (a single running maximum is a serial chain the compiler
-/// may not reorder), then one scan finds its first position.
-#[inline(always)]
-fn argmax256(acc: &[f32; CODEBOOK_SIZE]) -> u8 {
-    const LANES: usize = 8;
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    for chunk in acc.chunks_exact(LANES) {
-        for l in 0..LANES {
-            lanes[l] = if chunk[l] > lanes[l] {
-                chunk[l]
-            } else {
-                lanes[l]
-            };
-        }
-    }
-    let max = lanes
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
-    acc.iter().position(|&v| v == max).unwrap_or(0) as u8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn argmax_takes_first_of_ties_and_survives_nan() {
-        let mut a = [0f32; CODEBOOK_SIZE];
-        a[7] = 2.0;
-        a[9] = 2.0;
-        assert_eq!(argmax256(&a), 7);
-        assert_eq!(argmax256(&[f32::NAN; CODEBOOK_SIZE]), 0);
-    }
 
     #[test]
     fn few_distinct_residuals_are_coded_exactly() {
