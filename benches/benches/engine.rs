@@ -121,6 +121,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| s.interaction_full(p10.ndocs / 4).unwrap())
     });
     s.interaction_full(p10.ndocs / 4).unwrap();
+    group.bench_function("stage5_lookup_tables", |b| b.iter(|| s.build_tables()));
     group.bench_function("stage5_rank_implicit", |b| b.iter(|| s.rank(10).unwrap()));
     let shortlist: Vec<u32> = index
         .search(

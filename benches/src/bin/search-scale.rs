@@ -55,6 +55,9 @@ struct Args {
     /// Queries whose recall@10 is measured against exact MaxSim.
     #[arg(long, default_value_t = 100)]
     recall_queries: usize,
+    /// Most embeddings k-means trains on (default: the engine's, 256 a centroid).
+    #[arg(long)]
+    kmeans_points: Option<usize>,
     /// Seed of the corpus and the build.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -117,8 +120,18 @@ fn main() -> Result<()> {
 
     // The search phase in a fresh process, so its peak RSS is its own.
     let exe = std::env::current_exe().context("locating this binary")?;
+    // The same arguments, less any --dir (given again below).
+    let mut passed = Vec::new();
+    let mut given = std::env::args().skip(1);
+    while let Some(a) = given.next() {
+        if a == "--dir" {
+            given.next();
+        } else if !a.starts_with("--dir=") {
+            passed.push(a);
+        }
+    }
     let child = Command::new(exe)
-        .args(std::env::args().skip(1))
+        .args(passed)
         .args(["--phase", "search", "--dir"])
         .arg(&dir)
         .output()
@@ -193,18 +206,29 @@ fn build_phase(args: &Args, synthetic: &Synthetic, dir: &Path) -> Result<Value> 
         seed: args.seed,
         keep_embeddings: true,
         overwrite: true,
+        max_kmeans_points: args.kmeans_points,
         encoder: json!({"synthetic": {"docs": args.docs, "tokens": args.tokens, "seed": args.seed}}),
         ..BuildConfig::default()
     };
     let started = Instant::now();
     let mut builder = IndexBuilder::new(dir, args.dim, config)?;
-    let mut doc = Vec::new();
     let mut generating = 0.0;
-    for d in 0..synthetic.num_documents() {
+    // Documents are generated in parallel batches (not timed) and added in order.
+    for first in (0..synthetic.num_documents()).step_by(4096) {
         let t = Instant::now();
-        synthetic.document(d, &mut doc);
+        let last = (first + 4096).min(synthetic.num_documents());
+        let batch: Vec<Vec<f32>> = (first..last)
+            .into_par_iter()
+            .map(|d| {
+                let mut doc = Vec::new();
+                synthetic.document(d, &mut doc);
+                doc
+            })
+            .collect();
         generating += t.elapsed().as_secs_f64();
-        builder.add_document(&synthetic.doc_id(d), &doc)?;
+        for (d, doc) in (first..last).zip(&batch) {
+            builder.add_document(&synthetic.doc_id(d), doc)?;
+        }
     }
     let report = builder.finish(&StageLog(started))?;
     let seconds = started.elapsed().as_secs_f64() - generating;
@@ -229,6 +253,7 @@ fn build_phase(args: &Args, synthetic: &Synthetic, dir: &Path) -> Result<Value> 
         "bytes_per_embedding": report.bytes_per_embedding,
         "bytes_per_embedding_by_file": by_file,
         "kept_embeddings_bytes": report.bytes_embeddings,
+        "kmeans_points": Index::open(dir)?.meta().build.kmeans_points,
     }))
 }
 

@@ -190,11 +190,11 @@ impl Scratch {
             index.codec.query_lut_into(q, lut);
         }
         self.fused.resize(bpe * 256 * nq, 0.0);
-        for (i, lut) in self.luts.iter().enumerate() {
-            for (pos, table) in lut.tables().iter().enumerate() {
-                let base = pos * 256 * nq;
-                for (byte, &v) in table.iter().enumerate() {
-                    self.fused[base + byte * nq + i] = v;
+        // Written in order, read from nq sequential streams: the transpose stays in cache.
+        for (pos, block) in self.fused.chunks_exact_mut(256 * nq).enumerate() {
+            for (byte, lanes) in block.chunks_exact_mut(nq).enumerate() {
+                for (lane, lut) in lanes.iter_mut().zip(&self.luts) {
+                    *lane = lut.tables()[pos][byte];
                 }
             }
         }

@@ -107,6 +107,12 @@ impl Searcher<'_> {
         Ok(self.scratch.shortlist.len())
     }
 
+    /// The query's interleaved lookup tables alone (built by [`Searcher::rank`] too):
+    /// stage 5's fixed cost, for benchmarks.
+    pub fn build_tables(&mut self) {
+        self.scratch.build_luts(self.index);
+    }
+
     /// Stage 5: implicit-decompression MaxSim of stage 4's documents, top `k`.
     pub fn rank(&mut self, k: usize) -> Result<Vec<SearchHit>> {
         self.scratch.rank(self.index, k)
