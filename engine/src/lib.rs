@@ -3,7 +3,7 @@
 //!
 //! - Build: [`IndexBuilder`] (documents from memory, spilled to disk as they arrive)
 //!   or [`build_from_npy`] (numpy files, memory-mapped). Centroids and the residual
-//!   codec come from `tartan_quantize`; the directory layout is in [`format`].
+//!   codec come from `tartan_quantize`; the directory layout is in [`mod@format`].
 //! - Open: [`Index::open`] memory-maps and validates the files.
 //! - Search: [`Index::search`] (PLAID, defaults from [`SearchParams::for_k`]),
 //!   [`Index::search_batch`] (rayon), [`Index::search_exact`] (brute-force MaxSim over

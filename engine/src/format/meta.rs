@@ -5,7 +5,7 @@
 //!   "format": "tartan-index",
 //!   "format_version": 1,
 //!   "dim": 128,
-//!   "codec": {"Product": {"nbits": 2}},
+//!   "codec": {"product": {"nbits": 2}},
 //!   "bytes_per_code": 32,
 //!   "num_documents": 5183, "num_embeddings": 815000, "num_centroids": 8192,
 //!   "empty_documents": 0,
