@@ -18,6 +18,7 @@ mod codec;
 mod error;
 mod lloyd;
 mod nearest;
+mod simd;
 
 pub use centroids::{default_num_centroids, Centroids, KMeansConfig, DEFAULT_POINTS_PER_CENTROID};
 pub use codec::pack::{pack_codes, unpack_codes};

@@ -64,17 +64,46 @@ pub(crate) fn nearest_block(
     scores: &mut [f32],
     scratch: &mut Scratch,
 ) {
-    // Compiled for the best instruction set the CPU has (AVX2 + FMA where present), so
-    // that the argmax and the direct loop vectorise; faer dispatches on its own.
-    pulp::Arch::new().dispatch(|| {
-        ids.fill(0);
-        scores.fill(f32::NEG_INFINITY);
-        if targets.dim <= DIRECT_MAX_DIM {
-            direct(points, targets, ids, scores, scratch);
-        } else {
-            gemm(points, targets, ids, scores, scratch);
-        }
-    })
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        return unsafe { nearest_block_avx2(points, targets, ids, scores, scratch) };
+    }
+    nearest_block_generic(points, targets, ids, scores, scratch)
+}
+
+/// [`nearest_block_generic`] compiled for AVX2 + FMA, so that the argmax and the direct
+/// loop (inlined into it) use 8-wide registers. faer dispatches on its own.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn nearest_block_avx2(
+    points: &[f32],
+    targets: Targets<'_>,
+    ids: &mut [u32],
+    scores: &mut [f32],
+    scratch: &mut Scratch,
+) {
+    nearest_block_generic(points, targets, ids, scores, scratch)
+}
+
+#[inline(always)]
+fn nearest_block_generic(
+    points: &[f32],
+    targets: Targets<'_>,
+    ids: &mut [u32],
+    scores: &mut [f32],
+    scratch: &mut Scratch,
+) {
+    ids.fill(0);
+    scores.fill(f32::NEG_INFINITY);
+    if targets.dim <= DIRECT_MAX_DIM {
+        direct(points, targets, ids, scores, scratch);
+    } else {
+        gemm(points, targets, ids, scores, scratch);
+    }
 }
 
 #[inline(always)]
@@ -271,22 +300,18 @@ mod speed {
         let bias = vec![0.5f32; 1024];
         let t = std::time::Instant::now();
         let mut acc = 0usize;
-        pulp::Arch::new().dispatch(|| {
-            for _ in 0..100 {
-                for r in row.chunks_exact_mut(1024) {
-                    acc += argmax(std::hint::black_box(r), None).0;
-                }
+        for _ in 0..100 {
+            for r in row.chunks_exact_mut(1024) {
+                acc += argmax(std::hint::black_box(r), None).0;
             }
-        });
+        }
         let plain = t.elapsed().as_secs_f64() / (100.0 * row.len() as f64) * 1e9;
         let t = std::time::Instant::now();
-        pulp::Arch::new().dispatch(|| {
-            for _ in 0..100 {
-                for r in row.chunks_exact_mut(1024) {
-                    acc += argmax(std::hint::black_box(r), Some(&bias)).0;
-                }
+        for _ in 0..100 {
+            for r in row.chunks_exact_mut(1024) {
+                acc += argmax(std::hint::black_box(r), Some(&bias)).0;
             }
-        });
+        }
         let biased = t.elapsed().as_secs_f64() / (100.0 * row.len() as f64) * 1e9;
         eprintln!("argmax: {plain:.3} ns/score, biased {biased:.3} ns/score ({acc})");
     }

@@ -123,13 +123,33 @@ impl ProductCodec {
 
     /// Codes one residual: the nearest codebook entry of every sub-vector.
     pub(crate) fn encode_into(&self, residual: &[f32], out: &mut [u8]) {
-        // Compiled for AVX2 + FMA where present: the 256-entry distance loop vectorises.
-        pulp::Arch::new().dispatch(|| match self.sub_dim {
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            return unsafe { self.encode_avx2(residual, out) };
+        }
+        self.encode_generic(residual, out)
+    }
+
+    /// [`ProductCodec::encode_generic`] compiled for AVX2 + FMA: 8 codebook entries a
+    /// register.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn encode_avx2(&self, residual: &[f32], out: &mut [u8]) {
+        self.encode_generic(residual, out)
+    }
+
+    #[inline(always)]
+    fn encode_generic(&self, residual: &[f32], out: &mut [u8]) {
+        match self.sub_dim {
             2 => self.encode_fixed::<2>(residual, out),
             4 => self.encode_fixed::<4>(residual, out),
             8 => self.encode_fixed::<8>(residual, out),
             _ => unreachable!("sub_dim is 8 / nbits with nbits in {{1, 2, 4}}"),
-        })
+        }
     }
 
     /// Per sub-space: the scores `r.e - |e|^2/2` of `LANES` entries at a time stay in
@@ -231,11 +251,29 @@ mod speed {
     #[ignore = "timing probe: cargo test --release -p tartan-quantize --lib speed -- --ignored --nocapture"]
     fn product_encode_speed() {
         let dim = 128;
-        let residuals: Vec<f32> = (0..4096 * dim)
-            .map(|i| ((i * 7919) % 10007) as f32 / 10007.0 - 0.5)
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let centres: Vec<f32> = (0..1000 * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let mut points = Vec::new();
+        for i in 0..(4096 + 1024) {
+            let c = &centres[(i % 1000) * dim..][..dim];
+            let x: Vec<f32> = c.iter().map(|&v| v + rng.gen_range(-0.6..0.6)).collect();
+            let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+            points.extend(x.iter().map(|v| v / norm));
+        }
+        let centroids = crate::Centroids::from_vec(points[..1024 * dim].to_vec(), dim).unwrap();
+        let embeddings = &points[1024 * dim..];
+        let ids = centroids.assign(embeddings).unwrap();
+        let residuals: Vec<f32> = embeddings
+            .chunks_exact(dim)
+            .zip(&ids)
+            .flat_map(|(x, &id)| {
+                let c = centroids.row(id as usize);
+                x.iter().zip(c).map(|(a, b)| a - b).collect::<Vec<_>>()
+            })
             .collect();
         let config = TrainConfig {
-            iterations: 1,
+            iterations: 4,
             max_samples: 4096,
             ..TrainConfig::default()
         };
@@ -250,7 +288,33 @@ mod speed {
                 }
                 best = best.min(t.elapsed().as_secs_f64() / 4096.0 * 1e6);
             }
-            eprintln!("product {nbits} bits: {best:.2} us/embedding");
+            let wrapped = super::super::ResidualCodec::Product(codec.clone());
+            let mut batch = f64::MAX;
+            let mut seq = f64::MAX;
+            let one = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            for _ in 0..3 {
+                let t = std::time::Instant::now();
+                std::hint::black_box(one.install(|| wrapped.encode(&residuals).unwrap()));
+                batch = batch.min(t.elapsed().as_secs_f64() / 4096.0 * 1e6);
+                let t = std::time::Instant::now();
+                one.install(|| {
+                    for r in residuals.chunks_exact(dim) {
+                        wrapped.encode_into(std::hint::black_box(r), &mut out);
+                    }
+                });
+                seq = seq.min(t.elapsed().as_secs_f64() / 4096.0 * 1e6);
+            }
+            let subnormal = codec
+                .codebooks
+                .iter()
+                .chain(&codec.bias)
+                .filter(|v| v.is_subnormal())
+                .count();
+            let zero = codec.codebooks.iter().filter(|v| **v == 0.0).count();
+            eprintln!("product {nbits} bits: {best:.2} us/embedding, batch {batch:.2}, in pool {seq:.2} (subnormal {subnormal}, zero {zero})");
         }
     }
 }
