@@ -29,6 +29,51 @@ impl CentroidIds {
     }
 }
 
+/// A stored centroid id.
+trait CentroidId: Copy {
+    fn index(self) -> usize;
+}
+
+impl CentroidId for u16 {
+    #[inline]
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl CentroidId for u32 {
+    #[inline]
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// `maxes[i] = max(maxes[i], scores[c(e)][i])` over the embeddings `ids` (skipping
+/// centroids not in `keep`); the position of an out-of-range id on error.
+#[inline]
+fn centroid_max<T: CentroidId>(
+    ids: &[T],
+    scores: &[f32],
+    nq: usize,
+    keep: Option<&[bool]>,
+    maxes: &mut [f32],
+) -> std::result::Result<(), usize> {
+    let k = scores.len() / nq;
+    for (e, &id) in ids.iter().enumerate() {
+        let c = id.index();
+        if c >= k {
+            return Err(e);
+        }
+        if keep.is_some_and(|keep| !keep[c]) {
+            continue;
+        }
+        for (m, &s) in maxes.iter_mut().zip(&scores[c * nq..(c + 1) * nq]) {
+            *m = m.max(s);
+        }
+    }
+    Ok(())
+}
+
 /// A memory-mapped index. Opening maps the files and checks their headers, sizes and
 /// cross-file consistency (never reading the large arrays in full); searching then
 /// touches only the pages it needs.
@@ -257,6 +302,36 @@ impl Index {
             });
         }
         Ok(self.doc_range(doc as usize))
+    }
+
+    /// Centroid interaction of document `doc` (`< num_documents`): folds the rows of
+    /// `scores` (`num_centroids x nq`) of its embeddings' centroids into `maxes` by
+    /// maximum, skipping centroids not in `keep`.
+    #[inline]
+    pub(crate) fn centroid_interaction(
+        &self,
+        doc: usize,
+        scores: &[f32],
+        nq: usize,
+        keep: Option<&[bool]>,
+        maxes: &mut [f32],
+    ) -> Result<()> {
+        debug_assert_eq!(scores.len(), self.num_centroids() * nq);
+        let (a, b) = self.doc_range(doc);
+        let folded = match &self.centroid_ids {
+            CentroidIds::U16(ids) => centroid_max(&ids.as_slice()[a..b], scores, nq, keep, maxes),
+            CentroidIds::U32(ids) => centroid_max(&ids.as_slice()[a..b], scores, nq, keep, maxes),
+        };
+        folded.map_err(|e| {
+            EngineError::corrupt(
+                self.dir.join(CENTROID_IDS),
+                format!(
+                    "embedding {} has a centroid id >= {}",
+                    a + e,
+                    self.num_centroids()
+                ),
+            )
+        })
     }
 
     /// Centroid of embedding `e`, checked against the number of centroids (the ids

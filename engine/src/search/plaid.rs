@@ -141,18 +141,14 @@ impl Scratch {
         );
         self.pruned.clear();
         for doc in self.candidates.iter() {
-            let (a, b) = index.doc_range(doc as usize);
             self.maxes.fill(0.0);
-            for e in a..b {
-                let c = index.checked_centroid(e)?;
-                if !self.keep[c] {
-                    continue;
-                }
-                let row = &self.scores[c * nq..(c + 1) * nq];
-                for (m, &s) in self.maxes.iter_mut().zip(row) {
-                    *m = m.max(s);
-                }
-            }
+            index.centroid_interaction(
+                doc as usize,
+                &self.scores,
+                nq,
+                Some(&self.keep),
+                &mut self.maxes,
+            )?;
             self.pruned.push((self.maxes.iter().sum(), doc));
         }
         keep_best(&mut self.pruned, n);
@@ -165,15 +161,8 @@ impl Scratch {
         let nq = self.nq;
         self.shortlist.clear();
         for &(_, doc) in &self.pruned {
-            let (a, b) = index.doc_range(doc as usize);
             self.maxes.fill(f32::NEG_INFINITY);
-            for e in a..b {
-                let c = index.checked_centroid(e)?;
-                let row = &self.scores[c * nq..(c + 1) * nq];
-                for (m, &s) in self.maxes.iter_mut().zip(row) {
-                    *m = m.max(s);
-                }
-            }
+            index.centroid_interaction(doc as usize, &self.scores, nq, None, &mut self.maxes)?;
             self.shortlist.push((self.maxes.iter().sum(), doc));
         }
         keep_best(&mut self.shortlist, n);
