@@ -161,6 +161,10 @@ fn main() -> Result<()> {
         search["recall10_vs_exhaustive"].as_f64().unwrap_or(0.0)
     );
     println!(
+        "stage times at k=10 (ms, single thread): {}",
+        search["stage_ms_k10"]
+    );
+    println!(
         "search phase peak RSS {:.1} MiB (index files {:.1} MiB)",
         search["search_peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
         build["index_bytes"].as_f64().unwrap_or(0.0) / 1048576.0
@@ -289,6 +293,51 @@ fn recall(got: &[SearchHit], truth: &[SearchHit]) -> f64 {
     found as f64 / truth.len() as f64
 }
 
+/// Mean single-thread time of each PLAID stage at k = 10 (ms), and the mean number
+/// of documents each stage hands on.
+fn stage_times(index: &Index, queries: &[Vec<f32>]) -> Result<Value> {
+    let p = SearchParams::for_k(10);
+    let mut s = index.searcher();
+    let mut ms = [0f64; 6];
+    let mut counts = [0f64; 3];
+    for q in queries {
+        let mut t = Instant::now();
+        let mut lap = |i: usize, t: &mut Instant| {
+            ms[i] += t.elapsed().as_secs_f64() * 1000.0;
+            *t = Instant::now();
+        };
+        s.prepare(q)?;
+        lap(0, &mut t);
+        counts[0] += s.candidates(p.nprobe)? as f64;
+        lap(1, &mut t);
+        counts[1] += s.interaction_pruned(p.centroid_score_threshold, p.ndocs)? as f64;
+        lap(2, &mut t);
+        counts[2] += s.interaction_full(p.ndocs / 4)? as f64;
+        lap(3, &mut t);
+        s.build_tables();
+        lap(4, &mut t);
+        std::hint::black_box(s.rank(p.k)?);
+        lap(5, &mut t);
+    }
+    let n = queries.len().max(1) as f64;
+    let names = [
+        "1_centroid_scores",
+        "2_candidates",
+        "3_interaction_pruned",
+        "4_interaction_full",
+        "5a_lookup_tables",
+        "5b_rank_with_tables",
+    ];
+    let mut out = serde_json::Map::new();
+    for (name, total) in names.iter().zip(ms) {
+        out.insert((*name).into(), json!(total / n));
+    }
+    out.insert("candidates".into(), json!(counts[0] / n));
+    out.insert("after_pruned".into(), json!(counts[1] / n));
+    out.insert("after_full".into(), json!(counts[2] / n));
+    Ok(Value::Object(out))
+}
+
 /// Peak resident set of this process (VmHWM), in bytes.
 fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -317,6 +366,8 @@ fn search_phase(args: &Args, synthetic: &Synthetic, dir: &Path, threads: usize) 
     latencies(&index, &queries[..queries.len().min(20)], 10)?;
     let k10 = latencies(&index, &queries, 10)?;
     let k100 = latencies(&index, &queries, 100)?;
+
+    let stages = stage_times(&index, &queries)?;
 
     let params = SearchParams::for_k(10);
     let rounds = 2000usize.div_ceil(queries.len());
@@ -360,6 +411,7 @@ fn search_phase(args: &Args, synthetic: &Synthetic, dir: &Path, threads: usize) 
         "recall10_vs_exact": plaid / n,
         "ceiling_recall10_vs_exact": ceiling / n,
         "recall10_vs_exhaustive": overlap / n,
+        "stage_ms_k10": stages,
         "recall_queries": recall_queries.len(),
         "timed_queries": queries.len(),
     }))

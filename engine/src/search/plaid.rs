@@ -17,7 +17,7 @@
 //! across queries.
 
 use roaring::{MultiOps, RoaringBitmap};
-use tartan_quantize::QueryLut;
+use tartan_quantize::{QueryLut, ResidualCodec};
 
 use super::params::SearchHit;
 use super::topk::{keep_best, top_hits};
@@ -52,6 +52,8 @@ pub(crate) struct Scratch {
     luts: Vec<QueryLut>,
     /// Interleaved lookup tables, `[pos][byte][i]`.
     pub fused: Vec<f32>,
+    /// The query transposed, `dim x nq`.
+    query_t: Vec<f32>,
     /// Per-token maxima of one document.
     pub maxes: Vec<f32>,
     /// Per-token scores of one embedding.
@@ -174,6 +176,30 @@ impl Scratch {
     pub fn build_luts(&mut self, index: &Index) {
         let (dim, nq) = (index.dim(), self.nq);
         let bpe = index.codec.bytes_per_embedding();
+        if let ResidualCodec::Product(codec) = &index.codec {
+            // Straight from the codebooks: per byte position a (256 x sub_dim) by
+            // (sub_dim x nq) product, written in the interleaved order.
+            self.query_t.resize(dim * nq, 0.0);
+            for (i, q) in self.query.chunks_exact(dim).enumerate() {
+                for (d, &x) in q.iter().enumerate() {
+                    self.query_t[d * nq + i] = x;
+                }
+            }
+            let sd = codec.sub_dim();
+            self.fused.clear();
+            self.fused.resize(bpe * 256 * nq, 0.0);
+            let rows = self.fused.chunks_exact_mut(nq);
+            for (r, (out, entry)) in rows.zip(codec.codebooks().chunks_exact(sd)).enumerate() {
+                let pos = r / 256;
+                for (d, &w) in entry.iter().enumerate() {
+                    let q = &self.query_t[(pos * sd + d) * nq..(pos * sd + d + 1) * nq];
+                    for (o, &x) in out.iter_mut().zip(q) {
+                        *o += w * x;
+                    }
+                }
+            }
+            return;
+        }
         self.luts.resize_with(nq, QueryLut::new);
         for (q, lut) in self.query.chunks_exact(dim).zip(self.luts.iter_mut()) {
             index.codec.query_lut_into(q, lut);
