@@ -48,26 +48,43 @@ impl CentroidId for u32 {
     }
 }
 
-/// `maxes[i] = max(maxes[i], scores[c(e)][i])` over the embeddings `ids` (skipping
-/// centroids not in `keep`); the position of an out-of-range id on error.
+/// The query-token score rows the centroid interaction reads.
+pub(crate) enum Rows<'a> {
+    /// Every centroid's row: `scores[c * nq..]` (`num_centroids x nq`).
+    All(&'a [f32]),
+    /// Only kept centroids: `table[slot[c] * nq..]`, `slot[c] == u32::MAX` for a pruned
+    /// centroid. Compact, so the rows stay in cache.
+    Kept {
+        /// Row of each centroid in `table`, `num_centroids` entries.
+        slot: &'a [u32],
+        /// Rows of the kept centroids.
+        table: &'a [f32],
+    },
+}
+
+/// `maxes[i] = max(maxes[i], row(c(e))[i])` over the embeddings `ids` (skipping pruned
+/// centroids); the position of an out-of-range id on error.
 #[inline]
 fn centroid_max<T: CentroidId>(
     ids: &[T],
-    scores: &[f32],
+    rows: &Rows<'_>,
+    k: usize,
     nq: usize,
-    keep: Option<&[bool]>,
     maxes: &mut [f32],
 ) -> std::result::Result<(), usize> {
-    let k = scores.len() / nq;
     for (e, &id) in ids.iter().enumerate() {
         let c = id.index();
         if c >= k {
             return Err(e);
         }
-        if keep.is_some_and(|keep| !keep[c]) {
-            continue;
-        }
-        for (m, &s) in maxes.iter_mut().zip(&scores[c * nq..(c + 1) * nq]) {
+        let row = match rows {
+            Rows::All(scores) => &scores[c * nq..(c + 1) * nq],
+            Rows::Kept { slot, table } => match slot[c] {
+                u32::MAX => continue,
+                j => &table[j as usize * nq..(j as usize + 1) * nq],
+            },
+        };
+        for (m, &s) in maxes.iter_mut().zip(row) {
             *m = m.max(s);
         }
     }
@@ -304,23 +321,22 @@ impl Index {
         Ok(self.doc_range(doc as usize))
     }
 
-    /// Centroid interaction of document `doc` (`< num_documents`): folds the rows of
-    /// `scores` (`num_centroids x nq`) of its embeddings' centroids into `maxes` by
-    /// maximum, skipping centroids not in `keep`.
+    /// Centroid interaction of document `doc` (`< num_documents`): folds the score
+    /// rows of its embeddings' centroids into `maxes` by maximum, skipping pruned
+    /// centroids.
     #[inline]
     pub(crate) fn centroid_interaction(
         &self,
         doc: usize,
-        scores: &[f32],
+        rows: &Rows<'_>,
         nq: usize,
-        keep: Option<&[bool]>,
         maxes: &mut [f32],
     ) -> Result<()> {
-        debug_assert_eq!(scores.len(), self.num_centroids() * nq);
         let (a, b) = self.doc_range(doc);
+        let k = self.num_centroids();
         let folded = match &self.centroid_ids {
-            CentroidIds::U16(ids) => centroid_max(&ids.as_slice()[a..b], scores, nq, keep, maxes),
-            CentroidIds::U32(ids) => centroid_max(&ids.as_slice()[a..b], scores, nq, keep, maxes),
+            CentroidIds::U16(ids) => centroid_max(&ids.as_slice()[a..b], rows, k, nq, maxes),
+            CentroidIds::U32(ids) => centroid_max(&ids.as_slice()[a..b], rows, k, nq, maxes),
         };
         folded.map_err(|e| {
             EngineError::corrupt(

@@ -23,7 +23,7 @@ use super::params::SearchHit;
 use super::topk::{keep_best, top_hits};
 use crate::error::{EngineError, Result};
 use crate::format::POSTINGS;
-use crate::index::Index;
+use crate::index::{Index, Rows};
 
 /// Reusable buffers of one search (one a thread, or one a [`super::Searcher`]).
 #[derive(Default)]
@@ -40,8 +40,12 @@ pub(crate) struct Scratch {
     probed: Vec<u32>,
     /// Stage 2 output.
     pub candidates: RoaringBitmap,
-    /// Centroids that pass the threshold (stage 3).
-    keep: Vec<bool>,
+    /// Row of each centroid in `kept_rows`, `u32::MAX` when pruned (stage 3).
+    slot: Vec<u32>,
+    /// Score rows of the centroids that pass the threshold (stage 3).
+    kept_rows: Vec<f32>,
+    /// Per token: the floor of its probe list (stage 2).
+    floors: Vec<f32>,
     /// Stage 3 output (score, doc), sorted by doc.
     pub pruned: Vec<(f32, u32)>,
     /// Stage 4 output (score, doc), sorted by doc.
@@ -101,6 +105,29 @@ impl Scratch {
         self.probed.clear();
         if nprobe >= k {
             self.probed.extend(0..k as u32);
+        } else if nprobe <= 16 {
+            // One pass over S (row by row, as it lies in memory) keeping each token's
+            // best `nprobe` in a short sorted list, `probe[i * nprobe..]`.
+            self.probe.clear();
+            self.probe
+                .resize(nq * nprobe, (f32::NEG_INFINITY, u32::MAX));
+            self.floors.clear();
+            self.floors.resize(nq, f32::NEG_INFINITY);
+            for (c, row) in self.scores.chunks_exact(nq).enumerate() {
+                for (i, (&s, floor)) in row.iter().zip(self.floors.iter_mut()).enumerate() {
+                    if s <= *floor {
+                        continue;
+                    }
+                    let list = &mut self.probe[i * nprobe..(i + 1) * nprobe];
+                    let at = list.partition_point(|&(t, _)| t >= s);
+                    list[at..].rotate_right(1);
+                    list[at] = (s, c as u32);
+                    *floor = list[nprobe - 1].0;
+                }
+            }
+            self.probed.extend(self.probe.iter().map(|&(_, c)| c));
+            self.probed.sort_unstable();
+            self.probed.dedup();
         } else {
             for i in 0..nq {
                 top_centroids(&self.scores, nq, i, nprobe, &mut self.probe);
@@ -135,22 +162,25 @@ impl Scratch {
     /// Stage 3: centroid interaction with pruning over the candidates, keep `n`.
     pub fn interaction_pruned(&mut self, index: &Index, threshold: f32, n: usize) -> Result<()> {
         let nq = self.nq;
-        self.keep.clear();
-        self.keep.extend(
-            self.scores
-                .chunks_exact(nq)
-                .map(|row| row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= threshold),
-        );
+        // The rows of the centroids that pass, copied into a compact table.
+        self.slot.clear();
+        self.kept_rows.clear();
+        for row in self.scores.chunks_exact(nq) {
+            if row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= threshold {
+                self.slot.push((self.kept_rows.len() / nq) as u32);
+                self.kept_rows.extend_from_slice(row);
+            } else {
+                self.slot.push(u32::MAX);
+            }
+        }
+        let rows = Rows::Kept {
+            slot: &self.slot,
+            table: &self.kept_rows,
+        };
         self.pruned.clear();
         for doc in self.candidates.iter() {
             self.maxes.fill(0.0);
-            index.centroid_interaction(
-                doc as usize,
-                &self.scores,
-                nq,
-                Some(&self.keep),
-                &mut self.maxes,
-            )?;
+            index.centroid_interaction(doc as usize, &rows, nq, &mut self.maxes)?;
             self.pruned.push((self.maxes.iter().sum(), doc));
         }
         keep_best(&mut self.pruned, n);
@@ -164,7 +194,12 @@ impl Scratch {
         self.shortlist.clear();
         for &(_, doc) in &self.pruned {
             self.maxes.fill(f32::NEG_INFINITY);
-            index.centroid_interaction(doc as usize, &self.scores, nq, None, &mut self.maxes)?;
+            index.centroid_interaction(
+                doc as usize,
+                &Rows::All(&self.scores),
+                nq,
+                &mut self.maxes,
+            )?;
             self.shortlist.push((self.maxes.iter().sum(), doc));
         }
         keep_best(&mut self.shortlist, n);

@@ -189,3 +189,20 @@ proptest::proptest! {
         proptest::prop_assert!((implicit - explicit).abs() <= 1e-4);
     }
 }
+
+#[test]
+fn candidates_grow_with_nprobe_up_to_every_document() {
+    let f = fixture();
+    let mut searcher = f.index.searcher();
+    for q in f.queries.iter().take(5) {
+        searcher.prepare(q).unwrap();
+        let mut previous = 0;
+        for nprobe in [1, 2, 3, 8, 16, 17, 64] {
+            let n = searcher.candidates(nprobe).unwrap();
+            assert!(n >= previous, "nprobe {nprobe}: {n} < {previous}");
+            previous = n;
+        }
+        let all = searcher.candidates(f.index.num_centroids()).unwrap();
+        assert_eq!(all, f.index.num_documents());
+    }
+}
