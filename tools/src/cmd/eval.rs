@@ -153,6 +153,12 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
                     index_dir.display()
                 );
             }
+            if index_dir.exists() && !index_dir.join("meta.json").is_file() {
+                bail!(
+                    "{} exists and is not a tartan index; refusing to replace it",
+                    index_dir.display()
+                );
+            }
             eprintln!("building index {} ({reason})", index_dir.display());
             if let Some(parent) = index_dir.parent() {
                 std::fs::create_dir_all(parent)
@@ -237,7 +243,8 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
 
     let encode_latency = LatencySummary::of(&encode_times);
     let meta = index.meta();
-    let index_bytes: u64 = meta.files.values().sum();
+    // Compressed index files only: kept embeddings (for exact search) are extra.
+    let index_bytes = index.bytes_on_disk();
     let report = json!({
         "dataset": dataset_name,
         "dataset_dir": dataset_dir,
