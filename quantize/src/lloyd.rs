@@ -208,48 +208,6 @@ pub(crate) fn sample_rows(
 }
 
 #[cfg(test)]
-mod speed {
-    use super::*;
-    use rand::Rng;
-
-    #[test]
-    #[ignore = "timing probe: cargo test --release -p tartan-quantize --lib speed -- --ignored --nocapture"]
-    fn iteration_parts() {
-        let (n, dim, k) = (65_536, 128, 8_192);
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
-        let mut points: Vec<f32> = (0..n * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
-        normalise_rows(&mut points, dim);
-        let mut centroids = points[..k * dim].to_vec();
-        let mut ids = vec![0u32; n];
-        let mut scores = vec![0f32; n];
-        let t = std::time::Instant::now();
-        let targets = Targets {
-            rows: &centroids,
-            dim,
-            bias: None,
-        };
-        nearest(&points, targets, &mut ids, &mut scores);
-        let assign = t.elapsed();
-        let t = std::time::Instant::now();
-        update(
-            &points,
-            dim,
-            &ids,
-            |i| 2.0 - 2.0 * scores[i],
-            &mut centroids,
-        );
-        normalise_rows(&mut centroids, dim);
-        let rest = t.elapsed();
-        let t = std::time::Instant::now();
-        iterate(&points, dim, &mut centroids, 1, Geometry::Spherical);
-        eprintln!(
-            "assign {assign:?}, update {rest:?}, whole iteration {:?}",
-            t.elapsed()
-        );
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -286,33 +286,3 @@ mod tests {
         }
     }
 }
-
-#[cfg(test)]
-mod speed {
-    use super::*;
-
-    #[test]
-    #[ignore = "timing probe: cargo test --release -p tartan-quantize --lib speed -- --ignored --nocapture"]
-    fn argmax_speed() {
-        let mut row: Vec<f32> = (0..256 * 1024)
-            .map(|i| ((i * 7919) % 10007) as f32)
-            .collect();
-        let bias = vec![0.5f32; 1024];
-        let t = std::time::Instant::now();
-        let mut acc = 0usize;
-        for _ in 0..100 {
-            for r in row.chunks_exact_mut(1024) {
-                acc += argmax(std::hint::black_box(r), None).0;
-            }
-        }
-        let plain = t.elapsed().as_secs_f64() / (100.0 * row.len() as f64) * 1e9;
-        let t = std::time::Instant::now();
-        for _ in 0..100 {
-            for r in row.chunks_exact_mut(1024) {
-                acc += argmax(std::hint::black_box(r), Some(&bias)).0;
-            }
-        }
-        let biased = t.elapsed().as_secs_f64() / (100.0 * row.len() as f64) * 1e9;
-        eprintln!("argmax: {plain:.3} ns/score, biased {biased:.3} ns/score ({acc})");
-    }
-}
