@@ -93,11 +93,12 @@ impl Backbone {
 
     /// Loads ModernBERT weights; `vb` must resolve `model.`-prefixed names.
     pub(crate) fn load_modernbert(vb: VarBuilder, config_json: &str) -> Result<Self> {
-        let config: modernbert::Config =
-            serde_json::from_str(config_json).map_err(|e| EncoderError::InvalidSetting {
+        let config = crate::modernbert_config::candle_config(config_json).map_err(|message| {
+            EncoderError::InvalidSetting {
                 name: "config.json".into(),
-                message: format!("not a ModernBERT config: {e}"),
-            })?;
+                message,
+            }
+        })?;
         let model = modernbert::ModernBert::load(vb, &config)
             .context(|| "loading ModernBERT weights".into())?;
         Ok(Backbone::ModernBert(model))

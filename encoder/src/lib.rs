@@ -24,6 +24,7 @@ mod embeddings;
 mod encoder;
 mod error;
 mod hub;
+mod modernbert_config;
 mod projection;
 mod settings;
 pub mod synthetic;
