@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use half::f16;
 use tartan_quantize::{CodecKind, ProductCodec, ResidualCodec, ScalarCodec};
 
 use crate::error::{EngineError, Result};
@@ -98,7 +99,8 @@ pub struct Index {
     dir: PathBuf,
     meta: IndexMeta,
     pub(crate) codec: ResidualCodec,
-    pub(crate) centroids: MappedArray<f32>,
+    /// Widened from the half-precision file at open (search reads every row a query).
+    pub(crate) centroids: Vec<f32>,
     pub(crate) codes: MappedArray<u8>,
     pub(crate) centroid_ids: CentroidIds,
     pub(crate) doc_offsets: MappedArray<u64>,
@@ -150,8 +152,13 @@ impl Index {
         check_file_sizes(dir, &meta)?;
 
         let file = |name: &str| dir.join(name);
-        let centroids = MappedArray::<f32>::open(&file(CENTROIDS), &[Some(k), Some(dim)])?;
-        if let Some(i) = centroids.as_slice().iter().position(|x| !x.is_finite()) {
+        let centroids: Vec<f32> =
+            MappedArray::<f16>::open(&file(CENTROIDS), &[Some(k), Some(dim)])?
+                .as_slice()
+                .iter()
+                .map(|x| x.to_f32())
+                .collect();
+        if let Some(i) = centroids.iter().position(|x| !x.is_finite()) {
             return Err(EngineError::corrupt(
                 file(CENTROIDS),
                 format!("non-finite value at centroid {}", i / dim),
@@ -236,7 +243,7 @@ impl Index {
 
     /// The centroids, `num_centroids x dim` row-major.
     pub fn centroids(&self) -> &[f32] {
-        self.centroids.as_slice()
+        &self.centroids
     }
 
     /// External id of document `doc`.
@@ -290,7 +297,7 @@ impl Index {
         out.resize((b - a) * dim, 0.0);
         let bpe = self.meta.bytes_per_code;
         let codes = self.codes.as_slice();
-        let centroids = self.centroids.as_slice();
+        let centroids = &self.centroids;
         for (e, row) in (a..b).zip(out.chunks_exact_mut(dim)) {
             let c = self.checked_centroid(e)?;
             self.codec.decode_into(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use half::f16;
 use roaring::RoaringBitmap;
 use tartan_quantize::ResidualCodec;
 
@@ -14,6 +15,7 @@ use super::config::{BuildConfig, BuildProgress, BuildReport};
 use super::staging::Staging;
 use super::train::train;
 use crate::error::{EngineError, Result};
+use crate::format::elias_fano;
 use crate::format::meta::{BuildParams, IndexMeta, FORMAT_NAME, FORMAT_VERSION};
 use crate::format::npy::{header_bytes, write_array, Dtype, NpyWriter};
 use crate::format::table::write_table;
@@ -74,11 +76,14 @@ pub(crate) fn build(
 
     progress.stage("write", 4);
     let k = trained.centroids.len();
-    write_array(
-        &staging.file(CENTROIDS),
-        &[k, dim],
-        trained.centroids.as_slice(),
-    )?;
+    let half_centroids: Vec<f16> = trained
+        .centroids
+        .as_slice()
+        .iter()
+        .map(|&x| f16::from_f32(x))
+        .collect();
+    write_array(&staging.file(CENTROIDS), &[k, dim], &half_centroids)?;
+    drop(half_centroids);
     write_codec(&staging, &trained.codec)?;
     write_array(
         &staging.file(DOC_OFFSETS),
@@ -86,7 +91,7 @@ pub(crate) fn build(
         corpus.doc_offsets,
     )?;
     progress.advance(1);
-    write_postings(&staging.file(POSTINGS), &postings)?;
+    write_postings(&staging.file(POSTINGS), &postings, num_docs)?;
     drop(postings);
     progress.advance(1);
     write_table(
@@ -171,12 +176,18 @@ fn write_codec(staging: &Staging, codec: &ResidualCodec) -> Result<()> {
     }
 }
 
-fn write_postings(path: &Path, postings: &[RoaringBitmap]) -> Result<()> {
-    let mut blob = Vec::with_capacity(postings.iter().map(|p| p.serialized_size()).sum());
+fn write_postings(path: &Path, postings: &[RoaringBitmap], num_docs: usize) -> Result<()> {
+    let universe = u32::try_from(num_docs).map_err(|_| EngineError::InvalidConfig {
+        reason: format!("{num_docs} documents do not fit u32 document numbers"),
+    })?;
+    let mut blob = Vec::new();
     let mut ends = Vec::with_capacity(postings.len());
+    let mut docs = Vec::new();
     for p in postings {
-        p.serialize_into(&mut blob)
-            .map_err(|e| EngineError::io(path, e))?;
+        docs.clear();
+        docs.extend(p.iter());
+        elias_fano::encode(&docs, universe, &mut blob)
+            .map_err(|reason| EngineError::corrupt(path, reason))?;
         ends.push(blob.len());
     }
     let records = ends

@@ -6,6 +6,7 @@
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use half::f16;
 use tartan_quantize::{default_num_centroids, Centroids, KMeansConfig, ResidualCodec};
 
 use super::config::{BuildConfig, BuildProgress};
@@ -80,6 +81,16 @@ pub(crate) fn train(
             seed: config.seed,
             max_points: Some(kmeans_points),
         },
+    )?;
+    // The index stores centroids in half precision: round them now, so that residuals
+    // (codec training and compression) are taken from the centroids search will read.
+    let centroids = Centroids::from_vec(
+        centroids
+            .as_slice()
+            .iter()
+            .map(|&x| f16::from_f32(x).to_f32())
+            .collect(),
+        dim,
     )?;
     progress.advance(1);
 

@@ -3,7 +3,7 @@
 //! ```json
 //! {
 //!   "format": "tartan-index",
-//!   "format_version": 1,
+//!   "format_version": 2,
 //!   "dim": 128,
 //!   "codec": {"product": {"nbits": 2}},
 //!   "bytes_per_code": 32,
@@ -32,9 +32,11 @@ use crate::error::{EngineError, Result};
 /// The `format` value of every tartan index.
 pub const FORMAT_NAME: &str = "tartan-index";
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: centroids in half precision, posting lists Elias–Fano coded (1: f32, roaring).
+pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format version this build reads.
-pub const OLDEST_READABLE_VERSION: u32 = 1;
+pub const OLDEST_READABLE_VERSION: u32 = 2;
 
 /// The parsed `meta.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,8 @@
 //!   meta.json            IndexMeta: format name and version, dim, codec kind + nbits,
 //!                        counts, build parameters, the caller's `encoder` settings and
 //!                        the size of every other file (see meta.rs)
-//!   centroids.npy        f32 [num_centroids, dim]   L2-normalised k-means centroids
+//!   centroids.npy        f16 [num_centroids, dim]   L2-normalised k-means centroids, in
+//!                        half precision (residuals are taken from the rounded values)
 //!   codec_codebooks.npy  f32 [dim / (8 / nbits), 2^8, 8 / nbits]  product codes: one
 //!                        256-entry codebook per sub-space (8 / nbits dims a byte)
 //!   codec_cutoffs.npy    f32 [2^nbits - 1]  scalar codes: bucket cutoffs   } instead of
@@ -16,8 +17,8 @@
 //!   doc_offsets.npy      u64 [num_documents + 1]  document d owns embeddings
 //!                        offsets[d] .. offsets[d+1] (contiguous, in build order)
 //!   postings.bin         table (table.rs), magic TARTNPST, num_centroids records:
-//!                        record c is a serialized RoaringBitmap (portable format) of
-//!                        the documents with an embedding assigned to centroid c
+//!                        record c lists the documents with an embedding assigned to
+//!                        centroid c, ascending, Elias–Fano coded (elias_fano.rs)
 //!   doc_ids.bin          table (table.rs), magic TARTNIDS, num_documents records:
 //!                        record d is document d's external id, UTF-8
 //!   embeddings.npy       f32 [num_embeddings, dim]  optional (keep_embeddings): the
@@ -25,12 +26,13 @@
 //! ```
 //!
 //! All integers are little endian. At 2 bits and dim 128 an embedding costs 32 code
-//! bytes + 2 centroid-id bytes + its share of the posting lists (about 2 bytes a
-//! distinct (centroid, document) pair), offsets, ids and centroids.
+//! bytes + 2 centroid-id bytes + its share of the posting lists (about 11 bits a
+//! distinct (centroid, document) pair), of the centroids (256 bytes each), offsets and ids.
 //!
 //! The builder writes everything into a temporary sibling directory, `meta.json`
 //! last, and renames the directory into place as its final step.
 
+pub mod elias_fano;
 pub mod meta;
 pub mod npy;
 pub mod table;

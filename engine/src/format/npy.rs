@@ -35,6 +35,8 @@ const HEADER_ALIGN: usize = 64;
 pub enum Dtype {
     /// `<f4`
     F32,
+    /// `<f2` (IEEE half precision)
+    F16,
     /// `|u1`
     U8,
     /// `<u2`
@@ -54,6 +56,7 @@ impl Dtype {
     pub fn descr(self) -> &'static str {
         match self {
             Dtype::F32 => "<f4",
+            Dtype::F16 => "<f2",
             Dtype::U8 => "|u1",
             Dtype::U16 => "<u2",
             Dtype::U32 => "<u4",
@@ -67,7 +70,7 @@ impl Dtype {
     pub fn size(self) -> usize {
         match self {
             Dtype::U8 => 1,
-            Dtype::U16 => 2,
+            Dtype::U16 | Dtype::F16 => 2,
             Dtype::F32 | Dtype::U32 | Dtype::I32 => 4,
             Dtype::U64 | Dtype::I64 => 8,
         }
@@ -76,6 +79,7 @@ impl Dtype {
     fn from_descr(descr: &str) -> Option<Dtype> {
         Some(match descr {
             "<f4" => Dtype::F32,
+            "<f2" => Dtype::F16,
             "|u1" | "<u1" => Dtype::U8,
             "<u2" => Dtype::U16,
             "<u4" => Dtype::U32,
@@ -96,7 +100,7 @@ pub trait Element: Pod {
 macro_rules! element {
     ($($t:ty => $d:ident),*) => { $(impl Element for $t { const DTYPE: Dtype = Dtype::$d; })* };
 }
-element!(f32 => F32, u8 => U8, u16 => U16, u32 => U32, u64 => U64, i32 => I32, i64 => I64);
+element!(f32 => F32, half::f16 => F16, u8 => U8, u16 => U16, u32 => U32, u64 => U64, i32 => I32, i64 => I64);
 
 /// A parsed `.npy` header.
 #[derive(Debug, Clone, PartialEq, Eq)]

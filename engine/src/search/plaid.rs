@@ -22,7 +22,7 @@ use tartan_quantize::{QueryLut, ResidualCodec};
 use super::params::SearchHit;
 use super::topk::{keep_best, top_hits};
 use crate::error::{EngineError, Result};
-use crate::format::POSTINGS;
+use crate::format::{elias_fano, POSTINGS};
 use crate::index::{Index, Rows};
 
 /// Reusable buffers of one search (one a thread, or one a [`super::Searcher`]).
@@ -38,6 +38,8 @@ pub(crate) struct Scratch {
     probe: Vec<(f32, u32)>,
     /// Probed centroids, deduplicated.
     probed: Vec<u32>,
+    /// One decoded posting list (stage 2).
+    decoded: Vec<u32>,
     /// Stage 2 output.
     pub candidates: RoaringBitmap,
     /// Row of each centroid in `kept_rows`, `u32::MAX` when pruned (stage 3).
@@ -136,26 +138,25 @@ impl Scratch {
             self.probed.sort_unstable();
             self.probed.dedup();
         }
+        // Decoding checks every document number against the number of documents and
+        // the order of the list, so a corrupt list errors here, before any scoring.
+        let universe = index.num_documents() as u32;
+        let corrupt = |c: u32, reason: String| {
+            EngineError::corrupt(
+                index.path().join(POSTINGS),
+                format!("posting list {c}: {reason}"),
+            )
+        };
         let mut lists = Vec::with_capacity(self.probed.len());
         for &c in &self.probed {
             let bytes = index.postings.get(c as usize).unwrap_or_default();
-            let list = RoaringBitmap::deserialize_from(bytes).map_err(|e| {
-                EngineError::corrupt(
-                    index.path().join(POSTINGS),
-                    format!("posting list {c}: {e}"),
-                )
-            })?;
+            self.decoded.clear();
+            elias_fano::decode(bytes, universe, &mut self.decoded).map_err(|r| corrupt(c, r))?;
+            let list = RoaringBitmap::from_sorted_iter(self.decoded.iter().copied())
+                .map_err(|e| corrupt(c, format!("repeated document: {e}")))?;
             lists.push(list);
         }
         self.candidates = lists.union();
-        if let Some(max) = self.candidates.max() {
-            if max as usize >= index.num_documents() {
-                return Err(EngineError::corrupt(
-                    index.path().join(POSTINGS),
-                    format!("document {max} >= {} documents", index.num_documents()),
-                ));
-            }
-        }
         Ok(())
     }
 
