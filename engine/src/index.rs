@@ -6,48 +6,14 @@ use half::f16;
 use tartan_quantize::{CodecKind, ProductCodec, ResidualCodec, ScalarCodec};
 
 use crate::error::{EngineError, Result};
+use crate::format::doc_centroids::DocCentroids;
 use crate::format::meta::IndexMeta;
 use crate::format::npy::{Element, MappedArray};
 use crate::format::table::Table;
 use crate::format::{
     CENTROIDS, CENTROID_IDS, CODEBOOKS, CODES, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS,
-    EMBEDDINGS, MAX_U16_CENTROIDS, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
+    EMBEDDINGS, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
 };
-
-/// Per-embedding centroid ids, u16 or u32 on disk.
-pub(crate) enum CentroidIds {
-    U16(MappedArray<u16>),
-    U32(MappedArray<u32>),
-}
-
-impl CentroidIds {
-    #[inline]
-    pub(crate) fn get(&self, e: usize) -> usize {
-        match self {
-            CentroidIds::U16(a) => a.as_slice()[e] as usize,
-            CentroidIds::U32(a) => a.as_slice()[e] as usize,
-        }
-    }
-}
-
-/// A stored centroid id.
-trait CentroidId: Copy {
-    fn index(self) -> usize;
-}
-
-impl CentroidId for u16 {
-    #[inline]
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl CentroidId for u32 {
-    #[inline]
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// The query-token score rows the centroid interaction reads.
 pub(crate) enum Rows<'a> {
@@ -63,21 +29,17 @@ pub(crate) enum Rows<'a> {
     },
 }
 
-/// `maxes[i] = max(maxes[i], row(c(e))[i])` over the embeddings `ids` (skipping pruned
-/// centroids); the position of an out-of-range id on error.
+/// `maxes[i] = max(maxes[i], row(c)[i])` over the centroid ids `ids` (ascending, each
+/// below the number of centroids), skipping pruned centroids and repeats.
 #[inline]
-fn centroid_max<T: CentroidId>(
-    ids: &[T],
-    rows: &Rows<'_>,
-    k: usize,
-    nq: usize,
-    maxes: &mut [f32],
-) -> std::result::Result<(), usize> {
-    for (e, &id) in ids.iter().enumerate() {
-        let c = id.index();
-        if c >= k {
-            return Err(e);
+fn centroid_max(ids: &[u32], rows: &Rows<'_>, nq: usize, maxes: &mut [f32]) {
+    let mut last = u32::MAX;
+    for &id in ids {
+        if id == last {
+            continue;
         }
+        last = id;
+        let c = id as usize;
         let row = match rows {
             Rows::All(scores) => &scores[c * nq..(c + 1) * nq],
             Rows::Kept { slot, table } => match slot[c] {
@@ -89,7 +51,6 @@ fn centroid_max<T: CentroidId>(
             *m = m.max(s);
         }
     }
-    Ok(())
 }
 
 /// A memory-mapped index. Opening maps the files and checks their headers, sizes and
@@ -102,7 +63,7 @@ pub struct Index {
     /// Widened from the half-precision file at open (search reads every row a query).
     pub(crate) centroids: Vec<f32>,
     pub(crate) codes: MappedArray<u8>,
-    pub(crate) centroid_ids: CentroidIds,
+    pub(crate) centroid_ids: DocCentroids,
     pub(crate) doc_offsets: MappedArray<u64>,
     pub(crate) postings: Table,
     doc_ids: Table,
@@ -166,13 +127,9 @@ impl Index {
         }
         let codec = open_codec(dir, meta.codec, dim)?;
         let codes = MappedArray::<u8>::open(&file(CODES), &[Some(n), Some(bpe)])?;
-        let centroid_ids = if k <= MAX_U16_CENTROIDS {
-            CentroidIds::U16(MappedArray::open(&file(CENTROID_IDS), &[Some(n)])?)
-        } else {
-            CentroidIds::U32(MappedArray::open(&file(CENTROID_IDS), &[Some(n)])?)
-        };
         let doc_offsets = MappedArray::<u64>::open(&file(DOC_OFFSETS), &[Some(docs + 1)])?;
         check_offsets(&file(DOC_OFFSETS), doc_offsets.as_slice(), n)?;
+        let centroid_ids = DocCentroids::open(&file(CENTROID_IDS), doc_offsets.as_slice(), k)?;
         let postings = Table::open(&file(POSTINGS), POSTINGS_MAGIC, k)?;
         let doc_ids = Table::open(&file(DOC_IDS), DOC_IDS_MAGIC, docs)?;
         for d in 0..docs {
@@ -289,17 +246,20 @@ impl Index {
     }
 
     /// The decompressed embeddings (centroid + decoded residual) of document `doc`,
-    /// `len x dim` into `out` (cleared first).
+    /// `len x dim` into `out` (cleared first), in stored order: sorted by centroid,
+    /// the order of [`Index::document_embeddings`].
     pub fn decompress_document(&self, doc: u32, out: &mut Vec<f32>) -> Result<()> {
         let dim = self.dim();
         let (a, b) = self.checked_doc_range(doc)?;
+        let mut ids = Vec::with_capacity(b - a);
+        self.doc_centroids(doc as usize, &mut ids)?;
         out.clear();
         out.resize((b - a) * dim, 0.0);
         let bpe = self.meta.bytes_per_code;
         let codes = self.codes.as_slice();
         let centroids = &self.centroids;
-        for (e, row) in (a..b).zip(out.chunks_exact_mut(dim)) {
-            let c = self.checked_centroid(e)?;
+        for ((e, row), &c) in (a..b).zip(out.chunks_exact_mut(dim)).zip(&ids) {
+            let c = c as usize;
             self.codec.decode_into(
                 &centroids[c * dim..(c + 1) * dim],
                 &codes[e * bpe..(e + 1) * bpe],
@@ -309,7 +269,8 @@ impl Index {
         Ok(())
     }
 
-    /// The kept uncompressed embeddings of document `doc` (`len x dim`).
+    /// The kept uncompressed embeddings of document `doc` (`len x dim`), in stored
+    /// order: the document's embeddings as given, sorted by centroid id.
     pub fn document_embeddings(&self, doc: u32) -> Result<&[f32]> {
         let kept = self.embeddings.as_ref().ok_or(EngineError::NoEmbeddings)?;
         let (a, b) = self.checked_doc_range(doc)?;
@@ -328,9 +289,17 @@ impl Index {
         Ok(self.doc_range(doc as usize))
     }
 
+    /// The centroid ids of document `doc` (`< num_documents`), ascending, into `out`
+    /// (cleared first); each is checked to be below the number of centroids.
+    #[inline]
+    pub(crate) fn doc_centroids(&self, doc: usize, out: &mut Vec<u32>) -> Result<()> {
+        let (a, b) = self.doc_range(doc);
+        self.centroid_ids.get(doc, b - a, out)
+    }
+
     /// Centroid interaction of document `doc` (`< num_documents`): folds the score
     /// rows of its embeddings' centroids into `maxes` by maximum, skipping pruned
-    /// centroids.
+    /// centroids. `ids` is scratch space.
     #[inline]
     pub(crate) fn centroid_interaction(
         &self,
@@ -338,40 +307,11 @@ impl Index {
         rows: &Rows<'_>,
         nq: usize,
         maxes: &mut [f32],
+        ids: &mut Vec<u32>,
     ) -> Result<()> {
-        let (a, b) = self.doc_range(doc);
-        let k = self.num_centroids();
-        let folded = match &self.centroid_ids {
-            CentroidIds::U16(ids) => centroid_max(&ids.as_slice()[a..b], rows, k, nq, maxes),
-            CentroidIds::U32(ids) => centroid_max(&ids.as_slice()[a..b], rows, k, nq, maxes),
-        };
-        folded.map_err(|e| {
-            EngineError::corrupt(
-                self.dir.join(CENTROID_IDS),
-                format!(
-                    "embedding {} has a centroid id >= {}",
-                    a + e,
-                    self.num_centroids()
-                ),
-            )
-        })
-    }
-
-    /// Centroid of embedding `e`, checked against the number of centroids (the ids
-    /// are not scanned at open, so a damaged file is caught here).
-    #[inline]
-    pub(crate) fn checked_centroid(&self, e: usize) -> Result<usize> {
-        let c = self.centroid_ids.get(e);
-        if c >= self.num_centroids() {
-            return Err(EngineError::corrupt(
-                self.dir.join(CENTROID_IDS),
-                format!(
-                    "embedding {e} has centroid id {c} >= {}",
-                    self.num_centroids()
-                ),
-            ));
-        }
-        Ok(c)
+        self.doc_centroids(doc, ids)?;
+        centroid_max(ids, rows, nq, maxes);
+        Ok(())
     }
 
     /// Total bytes of the index files (meta.json included, embeddings.npy excluded).

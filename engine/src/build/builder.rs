@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::config::{BuildConfig, BuildProgress, BuildReport};
-use super::pipeline::{build, Corpus, Kept, SPILL_HEADER_LEN};
+use super::pipeline::{build, Corpus, Source, SPILL, SPILL_HEADER_LEN};
 use super::staging::Staging;
 use super::train::check_finite;
 use crate::error::{EngineError, Result};
 use crate::format::npy::map_file;
-use crate::format::EMBEDDINGS;
 
 /// Builds an index from documents added one at a time.
 ///
@@ -54,7 +53,7 @@ impl IndexBuilder {
     pub fn new(out_dir: &Path, dim: usize, config: BuildConfig) -> Result<Self> {
         check_config(dim, &config)?;
         let staging = Staging::create(out_dir, config.overwrite)?;
-        let spill_path = staging.file(EMBEDDINGS);
+        let spill_path = staging.file(SPILL);
         let file = File::create(&spill_path).map_err(|e| EngineError::io(&spill_path, e))?;
         let mut spill = BufWriter::with_capacity(1 << 20, file);
         // The header is rewritten at the end, when the shape is known.
@@ -146,7 +145,14 @@ impl IndexBuilder {
             doc_offsets: &doc_offsets,
             ids: &ids,
         };
-        build(staging, &corpus, &config, progress, Kept::Spilled, started)
+        build(
+            staging,
+            &corpus,
+            &config,
+            progress,
+            Source::Spilled,
+            started,
+        )
     }
 }
 

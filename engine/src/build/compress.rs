@@ -1,5 +1,9 @@
-//! Assigning and compressing every embedding in streamed chunks, writing `codes.npy`
-//! and `centroid_ids.npy` as it goes and collecting the posting lists.
+//! Assigning and compressing every embedding in streamed chunks of whole documents,
+//! writing `codes.npy`, `centroid_ids.bin` (and the kept `embeddings.npy`) as it goes
+//! and collecting the posting lists.
+//!
+//! Within a document, embeddings are stored sorted by centroid id (stable): MaxSim
+//! does not depend on their order, and sorted ids Elias–Fano code in fewer bits.
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -8,17 +12,22 @@ use tartan_quantize::{Centroids, ResidualCodec};
 use super::config::BuildProgress;
 use super::staging::Staging;
 use crate::error::{EngineError, Result};
+use crate::format::doc_centroids::DocCentroidsWriter;
 use crate::format::npy::{Dtype, NpyWriter};
-use crate::format::{CENTROID_IDS, CODES, MAX_U16_CENTROIDS};
+use crate::format::{CENTROID_IDS, CODES, EMBEDDINGS};
 
-/// Compresses `embeddings` (`n x dim`) chunk by chunk. `doc_offsets` (`n_docs + 1`)
-/// maps embeddings to documents. Returns one posting list a centroid.
+/// Compresses `embeddings` (`n x dim`) a chunk of whole documents (at least
+/// `chunk_size` embeddings, or one longer document) at a time. `doc_offsets`
+/// (`n_docs + 1`) maps embeddings to documents. With `keep`, also writes
+/// `embeddings.npy` in the stored order. Returns one posting list a centroid.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn compress(
     embeddings: &[f32],
     doc_offsets: &[u64],
     centroids: &Centroids,
     codec: &ResidualCodec,
     chunk_size: usize,
+    keep: bool,
     staging: &Staging,
     progress: &dyn BuildProgress,
 ) -> Result<Vec<RoaringBitmap>> {
@@ -26,41 +35,76 @@ pub(crate) fn compress(
     let n = embeddings.len() / dim;
     let k = centroids.len();
     let bpe = codec.bytes_per_embedding();
+    let num_docs = doc_offsets.len() - 1;
     let mut codes_out = NpyWriter::create(&staging.file(CODES), Dtype::U8, &[n, bpe])?;
-    let wide = k > MAX_U16_CENTROIDS;
-    let id_dtype = if wide { Dtype::U32 } else { Dtype::U16 };
-    let mut ids_out = NpyWriter::create(&staging.file(CENTROID_IDS), id_dtype, &[n])?;
+    let mut ids_out = DocCentroidsWriter::create(&staging.file(CENTROID_IDS), k)?;
+    let mut kept_out = if keep {
+        Some(NpyWriter::create(
+            &staging.file(EMBEDDINGS),
+            Dtype::F32,
+            &[n, dim],
+        )?)
+    } else {
+        None
+    };
     let mut postings = vec![RoaringBitmap::new(); k];
-    let mut narrow = Vec::with_capacity(chunk_size.min(n));
-    let mut doc = 0usize;
+    let (mut order, mut sorted_ids) = (Vec::new(), Vec::new());
+    let (mut codes, mut kept) = (Vec::new(), Vec::new());
 
     progress.stage("compress", n as u64);
-    for (c, chunk) in embeddings.chunks(chunk_size * dim).enumerate() {
-        let first = c * chunk_size;
-        check_finite_par(chunk, dim, first)?;
-        let compressed = codec.compress(centroids, chunk)?;
-        codes_out.write(&compressed.codes)?;
-        if wide {
-            ids_out.write(&compressed.centroid_ids)?;
+    let mut first_doc = 0usize;
+    while first_doc < num_docs {
+        let start = doc_offsets[first_doc] as usize;
+        let mut end_doc = first_doc + 1;
+        while end_doc < num_docs && (doc_offsets[end_doc] as usize) - start < chunk_size {
+            end_doc += 1;
+        }
+        let end = doc_offsets[end_doc] as usize;
+        let chunk = &embeddings[start * dim..end * dim];
+        check_finite_par(chunk, dim, start)?;
+        let compressed = if chunk.is_empty() {
+            None
         } else {
-            narrow.clear();
-            // k <= 65536, so every id fits.
-            narrow.extend(compressed.centroid_ids.iter().map(|&id| id as u16));
-            ids_out.write(&narrow)?;
-        }
-        for (i, &centroid) in compressed.centroid_ids.iter().enumerate() {
-            let e = (first + i) as u64;
-            while doc_offsets[doc + 1] <= e {
-                doc += 1;
+            Some(codec.compress(centroids, chunk)?)
+        };
+        codes.clear();
+        kept.clear();
+        for doc in first_doc..end_doc {
+            let (a, b) = (
+                doc_offsets[doc] as usize - start,
+                doc_offsets[doc + 1] as usize - start,
+            );
+            sorted_ids.clear();
+            if let Some(c) = &compressed {
+                order.clear();
+                order.extend(a..b);
+                order.sort_by_key(|&i| c.centroid_ids[i]);
+                for &i in &order {
+                    let id = c.centroid_ids[i];
+                    sorted_ids.push(id);
+                    codes.extend_from_slice(&c.codes[i * bpe..(i + 1) * bpe]);
+                    if keep {
+                        kept.extend_from_slice(&chunk[i * dim..(i + 1) * dim]);
+                    }
+                    // Documents arrive in increasing order: try_push appends, and
+                    // refuses only a repeat of the last document, already listed.
+                    let _ = postings[id as usize].try_push(doc as u32);
+                }
             }
-            // Documents arrive in increasing order: try_push appends, and refuses only
-            // a repeat of the last document, which is already in the list.
-            let _ = postings[centroid as usize].try_push(doc as u32);
+            ids_out.push(&sorted_ids)?;
         }
-        progress.advance((chunk.len() / dim) as u64);
+        codes_out.write(&codes)?;
+        if let Some(out) = kept_out.as_mut() {
+            out.write(&kept)?;
+        }
+        progress.advance((end - start) as u64);
+        first_doc = end_doc;
     }
     codes_out.finish()?;
     ids_out.finish()?;
+    if let Some(out) = kept_out {
+        out.finish()?;
+    }
     Ok(postings)
 }
 

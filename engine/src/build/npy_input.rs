@@ -9,7 +9,7 @@ use memmap2::Mmap;
 
 use super::builder::{check_config, IndexBuilder};
 use super::config::{BuildConfig, BuildProgress, BuildReport};
-use super::pipeline::{build, Corpus, Kept};
+use super::pipeline::{build, Corpus, Source};
 use super::staging::Staging;
 use crate::error::{EngineError, Result};
 use crate::format::npy::{map_file, parse_header, Dtype, NpyHeader};
@@ -86,7 +86,14 @@ pub fn build_from_npy(
                 doc_offsets: &doc_offsets,
                 ids: &ids,
             };
-            build(staging, &corpus, &config, progress, Kept::Copy, started)
+            build(
+                staging,
+                &corpus,
+                &config,
+                progress,
+                Source::External,
+                started,
+            )
         }
         // An unaligned data offset (very old numpy): go through the spilling builder.
         Err(_) => {

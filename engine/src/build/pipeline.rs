@@ -17,15 +17,14 @@ use super::train::train;
 use crate::error::{EngineError, Result};
 use crate::format::elias_fano;
 use crate::format::meta::{BuildParams, IndexMeta, FORMAT_NAME, FORMAT_VERSION};
-use crate::format::npy::{header_bytes, write_array, Dtype, NpyWriter};
+use crate::format::npy::write_array;
 use crate::format::table::write_table;
 use crate::format::{
     CENTROIDS, CODEBOOKS, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS, EMBEDDINGS, META, POSTINGS,
     POSTINGS_MAGIC, WEIGHTS,
 };
 
-/// Bytes reserved for the header of the builder's spill file, so that it can become
-/// `embeddings.npy` in place once the final shape is known.
+/// Bytes before the data of the builder's spill file (kept so the f32 data is aligned).
 pub(crate) const SPILL_HEADER_LEN: usize = 128;
 
 /// The corpus being indexed.
@@ -38,13 +37,17 @@ pub(crate) struct Corpus<'a> {
     pub ids: &'a [String],
 }
 
-/// Where the kept embeddings (if any) come from.
-pub(crate) enum Kept {
-    /// `embeddings.npy` in the staging directory is the spill file (header reserved).
+/// Where the corpus's embeddings live.
+pub(crate) enum Source {
+    /// The builder's spill file ([`SPILL`]) in the staging directory: removed once
+    /// compressed.
     Spilled,
-    /// Copy them from the corpus.
-    Copy,
+    /// Outside the index (the caller's .npy files).
+    External,
 }
+
+/// The builder's spill file in the staging directory, gone before the index is published.
+pub(crate) const SPILL: &str = "embeddings.spill";
 
 /// Builds the index from `corpus` into `staging` and publishes it.
 pub(crate) fn build(
@@ -52,7 +55,7 @@ pub(crate) fn build(
     corpus: &Corpus<'_>,
     config: &BuildConfig,
     progress: &dyn BuildProgress,
-    kept: Kept,
+    source: Source,
     started: Instant,
 ) -> Result<BuildReport> {
     let dim = corpus.dim;
@@ -70,9 +73,14 @@ pub(crate) fn build(
         &trained.centroids,
         &trained.codec,
         config.chunk_size,
+        config.keep_embeddings,
         &staging,
         progress,
     )?;
+    if let Source::Spilled = source {
+        let spill = staging.file(SPILL);
+        std::fs::remove_file(&spill).map_err(|e| EngineError::io(&spill, e))?;
+    }
 
     progress.stage("write", 4);
     let k = trained.centroids.len();
@@ -100,7 +108,6 @@ pub(crate) fn build(
         corpus.ids.iter().map(|s| s.as_bytes()),
     )?;
     progress.advance(1);
-    write_kept(&staging, corpus, config.keep_embeddings, kept)?;
 
     let files = file_sizes(staging.path())?;
     let bytes_embeddings = files.get(EMBEDDINGS).copied().unwrap_or(0);
@@ -199,37 +206,6 @@ fn write_postings(path: &Path, postings: &[RoaringBitmap], num_docs: usize) -> R
         })
         .collect::<Vec<_>>();
     write_table(path, POSTINGS_MAGIC, records.into_iter())
-}
-
-/// Leaves `embeddings.npy` complete when keeping embeddings, absent otherwise.
-fn write_kept(staging: &Staging, corpus: &Corpus<'_>, keep: bool, kept: Kept) -> Result<()> {
-    let path = staging.file(EMBEDDINGS);
-    let n = corpus.embeddings.len() / corpus.dim;
-    match (keep, kept) {
-        (false, Kept::Spilled) => {
-            std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))
-        }
-        (false, Kept::Copy) => Ok(()),
-        (true, Kept::Spilled) => {
-            use std::io::{Seek, SeekFrom, Write};
-            let header = header_bytes(Dtype::F32, &[n, corpus.dim], Some(SPILL_HEADER_LEN));
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| EngineError::io(&path, e))?;
-            file.seek(SeekFrom::Start(0))
-                .and_then(|_| file.write_all(&header))
-                .and_then(|_| file.sync_all())
-                .map_err(|e| EngineError::io(&path, e))
-        }
-        (true, Kept::Copy) => {
-            let mut out = NpyWriter::create(&path, Dtype::F32, &[n, corpus.dim])?;
-            for chunk in corpus.embeddings.chunks(1 << 20) {
-                out.write(chunk)?;
-            }
-            out.finish()
-        }
-    }
 }
 
 fn file_sizes(dir: &Path) -> Result<BTreeMap<String, u64>> {

@@ -4,9 +4,9 @@
 //! (held out from k-means, as in ColBERTv2) gives the residuals the codec is trained
 //! on, so the codec sees residuals like those of unseen embeddings.
 
+use half::f16;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use half::f16;
 use tartan_quantize::{default_num_centroids, Centroids, KMeansConfig, ResidualCodec};
 
 use super::config::{BuildConfig, BuildProgress};

@@ -7,7 +7,7 @@
 //! that is about 11 bits an entry, against 16 for a roaring array container.
 //!
 //! ```text
-//! record := n (LEB128) | lows: n * L bits | highs: n + (universe - 1) >> L + 1 bits
+//! record := n (LEB128) | lows: n * L bits | highs: n + (universe - 1) >> L + 1 bits (0 if n = 0)
 //! ```
 //!
 //! Bit fields are packed least significant bit first; each part is padded to whole
@@ -33,6 +33,9 @@ pub fn low_bits(n: usize, universe: u32) -> u32 {
 
 /// Bits of the high part for `n` values below `universe` with `low` low bits.
 fn high_len(n: usize, universe: u32, low: u32) -> usize {
+    if n == 0 {
+        return 0;
+    }
     n + (universe.saturating_sub(1) >> low) as usize + 1
 }
 
@@ -51,10 +54,14 @@ pub fn encode(values: &[u32], universe: u32, out: &mut Vec<u8>) -> Result<(), St
     let mut prev = 0u32;
     for (i, &v) in values.iter().enumerate() {
         if v >= universe {
-            return Err(format!("value {v} at {i} is not below the universe {universe}"));
+            return Err(format!(
+                "value {v} at {i} is not below the universe {universe}"
+            ));
         }
         if v < prev {
-            return Err(format!("value {v} at {i} is smaller than the one before it"));
+            return Err(format!(
+                "value {v} at {i} is smaller than the one before it"
+            ));
         }
         prev = v;
     }

@@ -12,8 +12,9 @@
 //!   codec_cutoffs.npy    f32 [2^nbits - 1]  scalar codes: bucket cutoffs   } instead of
 //!   codec_weights.npy    f32 [2^nbits]      scalar codes: bucket weights   } codebooks
 //!   codes.npy            u8  [num_embeddings, bytes_per_code]  packed residual codes
-//!   centroid_ids.npy     u16 [num_embeddings] (u32 when num_centroids > 65536)
-//!                        the centroid each embedding was assigned to
+//!   centroid_ids.bin     magic TARTNCID, then one Elias–Fano record a document: the
+//!                        centroid of each of its embeddings, ascending (a document's
+//!                        embeddings are stored sorted by centroid; doc_centroids.rs)
 //!   doc_offsets.npy      u64 [num_documents + 1]  document d owns embeddings
 //!                        offsets[d] .. offsets[d+1] (contiguous, in build order)
 //!   postings.bin         table (table.rs), magic TARTNPST, num_centroids records:
@@ -26,12 +27,13 @@
 //! ```
 //!
 //! All integers are little endian. At 2 bits and dim 128 an embedding costs 32 code
-//! bytes + 2 centroid-id bytes + its share of the posting lists (about 11 bits a
+//! bytes + about 10 bits of centroid id + its share of the posting lists (about 11 bits a
 //! distinct (centroid, document) pair), of the centroids (256 bytes each), offsets and ids.
 //!
 //! The builder writes everything into a temporary sibling directory, `meta.json`
 //! last, and renames the directory into place as its final step.
 
+pub mod doc_centroids;
 pub mod elias_fano;
 pub mod meta;
 pub mod npy;
@@ -49,8 +51,8 @@ pub const CUTOFFS: &str = "codec_cutoffs.npy";
 pub const WEIGHTS: &str = "codec_weights.npy";
 /// `codes.npy`
 pub const CODES: &str = "codes.npy";
-/// `centroid_ids.npy`
-pub const CENTROID_IDS: &str = "centroid_ids.npy";
+/// `centroid_ids.bin`
+pub const CENTROID_IDS: &str = "centroid_ids.bin";
 /// `doc_offsets.npy`
 pub const DOC_OFFSETS: &str = "doc_offsets.npy";
 /// `postings.bin`
@@ -64,6 +66,3 @@ pub const EMBEDDINGS: &str = "embeddings.npy";
 pub const POSTINGS_MAGIC: &[u8; 8] = b"TARTNPST";
 /// Magic of `doc_ids.bin`.
 pub const DOC_IDS_MAGIC: &[u8; 8] = b"TARTNIDS";
-
-/// Centroid ids are stored as u16 up to this many centroids, as u32 beyond.
-pub const MAX_U16_CENTROIDS: usize = 1 << 16;

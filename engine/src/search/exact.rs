@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use super::params::SearchHit;
-use super::plaid::{centroid_scores, check_query, implicit_maxsim, Scratch};
+use super::plaid::{centroid_scores, check_query, implicit_maxsim, DocScratch, Scratch};
 use super::topk::{keep_best, top_hits};
 use crate::error::{EngineError, Result};
 use crate::index::Index;
@@ -132,9 +132,9 @@ impl Index {
             .into_par_iter()
             .filter(|&d| self.doc_len(d).unwrap_or(0) > 0)
             .map_init(
-                || (vec![0f32; nq], vec![0f32; nq]),
-                |(maxes, acc), doc| {
-                    implicit_maxsim(self, scores, fused, nq, doc, maxes, acc).map(|s| (s, doc))
+                || DocScratch::new(nq),
+                |doc_scratch, doc| {
+                    implicit_maxsim(self, scores, fused, nq, doc, doc_scratch).map(|s| (s, doc))
                 },
             )
             .collect::<Result<_>>()?;
@@ -159,15 +159,14 @@ impl Index {
         scratch.prepare(self, query)?;
         scratch.build_luts(self);
         let nq = scratch.nq;
-        let (mut maxes, mut acc) = (vec![0f32; nq], vec![0f32; nq]);
+        let mut doc_scratch = DocScratch::new(nq);
         implicit_maxsim(
             self,
             &scratch.scores,
             &scratch.fused,
             nq,
             doc,
-            &mut maxes,
-            &mut acc,
+            &mut doc_scratch,
         )
     }
 }

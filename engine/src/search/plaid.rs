@@ -62,8 +62,8 @@ pub(crate) struct Scratch {
     query_t: Vec<f32>,
     /// Per-token maxima of one document.
     pub maxes: Vec<f32>,
-    /// Per-token scores of one embedding.
-    pub acc: Vec<f32>,
+    /// Per-document buffers of the final stage.
+    pub doc: DocScratch,
 }
 
 /// Checks a query (`n x dim`, finite, at least one token) and returns `n`.
@@ -97,7 +97,7 @@ impl Scratch {
         self.query.extend_from_slice(query);
         centroid_scores(index.centroids(), dim, query, self.nq, &mut self.scores);
         self.maxes.resize(self.nq, 0.0);
-        self.acc.resize(self.nq, 0.0);
+        self.doc.resize(self.nq);
         Ok(())
     }
 
@@ -181,7 +181,13 @@ impl Scratch {
         self.pruned.clear();
         for doc in self.candidates.iter() {
             self.maxes.fill(0.0);
-            index.centroid_interaction(doc as usize, &rows, nq, &mut self.maxes)?;
+            index.centroid_interaction(
+                doc as usize,
+                &rows,
+                nq,
+                &mut self.maxes,
+                &mut self.doc.ids,
+            )?;
             self.pruned.push((self.maxes.iter().sum(), doc));
         }
         keep_best(&mut self.pruned, n);
@@ -200,6 +206,7 @@ impl Scratch {
                 &Rows::All(&self.scores),
                 nq,
                 &mut self.maxes,
+                &mut self.doc.ids,
             )?;
             self.shortlist.push((self.maxes.iter().sum(), doc));
         }
@@ -262,8 +269,7 @@ impl Scratch {
                 &self.fused,
                 self.nq,
                 doc,
-                &mut self.maxes,
-                &mut self.acc,
+                &mut self.doc,
             )?;
             self.finals.push((score, doc));
         }
@@ -317,6 +323,32 @@ fn top_centroids(scores: &[f32], nq: usize, i: usize, n: usize, out: &mut Vec<(f
     }
 }
 
+/// The buffers one document's implicit-decompression MaxSim reuses.
+#[derive(Default)]
+pub(crate) struct DocScratch {
+    /// Per-token maxima.
+    pub maxes: Vec<f32>,
+    /// Per-token scores of one embedding.
+    pub acc: Vec<f32>,
+    /// The document's centroid ids.
+    pub ids: Vec<u32>,
+}
+
+impl DocScratch {
+    /// Buffers for a query of `nq` tokens.
+    pub fn new(nq: usize) -> Self {
+        let mut s = DocScratch::default();
+        s.resize(nq);
+        s
+    }
+
+    /// Sizes the per-token buffers for `nq` tokens.
+    pub fn resize(&mut self, nq: usize) {
+        self.maxes.resize(nq, 0.0);
+        self.acc.resize(nq, 0.0);
+    }
+}
+
 /// MaxSim of document `doc` against the query by implicit decompression.
 #[inline]
 pub(crate) fn implicit_maxsim(
@@ -325,15 +357,16 @@ pub(crate) fn implicit_maxsim(
     fused: &[f32],
     nq: usize,
     doc: u32,
-    maxes: &mut [f32],
-    acc: &mut [f32],
+    scratch: &mut DocScratch,
 ) -> Result<f32> {
     let bpe = index.codec.bytes_per_embedding();
     let codes = index.codes.as_slice();
     let (a, b) = index.doc_range(doc as usize);
+    index.doc_centroids(doc as usize, &mut scratch.ids)?;
+    let DocScratch { maxes, acc, ids } = scratch;
     maxes.fill(f32::NEG_INFINITY);
-    for e in a..b {
-        let c = index.checked_centroid(e)?;
+    for (e, &c) in (a..b).zip(ids.iter()) {
+        let c = c as usize;
         acc.copy_from_slice(&scores[c * nq..(c + 1) * nq]);
         for (pos, &byte) in codes[e * bpe..(e + 1) * bpe].iter().enumerate() {
             let at = (pos * 256 + byte as usize) * nq;

@@ -2,6 +2,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use tartan_engine::format::elias_fano;
 use tartan_engine::format::npy::write_array;
 use tartan_engine::{
     build_from_npy, BuildConfig, BuildProgress, EngineError, Index, IndexBuilder, NoProgress,
@@ -32,7 +33,22 @@ fn round_trip_build_open_search() {
     assert_eq!(index.bytes_on_disk(), report.bytes_total);
     let mut doc = Vec::new();
     synthetic.document(7, &mut doc);
-    assert_eq!(index.document_embeddings(7).unwrap(), &doc[..]);
+    // The same rows, stored sorted by centroid (MaxSim does not depend on the order).
+    let rows = |flat: &[f32]| {
+        let mut r: Vec<Vec<u32>> = flat
+            .chunks(16)
+            .map(|row| row.iter().map(|x| x.to_bits()).collect())
+            .collect();
+        r.sort();
+        r
+    };
+    let stored = index.document_embeddings(7).unwrap();
+    assert_ne!(
+        stored,
+        &doc[..],
+        "this document's rows are stored reordered"
+    );
+    assert_eq!(rows(stored), rows(&doc));
     // Searching for a document's own embeddings finds it first.
     let hits = index.search(&doc, &SearchParams::for_k(5)).unwrap();
     assert_eq!(hits[0].doc, 7);
@@ -65,7 +81,7 @@ fn npy_input_builds_the_same_index_as_the_builder() {
     .unwrap();
     for file in [
         "codes.npy",
-        "centroid_ids.npy",
+        "centroid_ids.bin",
         "centroids.npy",
         "postings.bin",
         "doc_ids.bin",
@@ -227,16 +243,27 @@ fn size_per_embedding_at_2_bits_dim_128() {
     let dir = f.index.path();
     let n = f.index.num_embeddings() as u64;
     let len = |name: &str| std::fs::metadata(dir.join(name)).unwrap().len();
-    // 32 code bytes and 2 centroid-id bytes an embedding, plus a 128-byte header.
+    // 32 code bytes an embedding, plus a 128-byte header.
     assert_eq!(len("codes.npy"), 32 * n + 128);
-    assert_eq!(len("centroid_ids.npy"), 2 * n + 128);
-    // Roaring array containers: 2 bytes a (centroid, document) pair, plus a fixed
-    // cost a list (cookie, container header and offset, table offset).
+    // Half-precision centroids.
     let k = f.index.num_centroids() as u64;
-    assert!(len("postings.bin") <= 2 * n + 32 * k + 64);
+    assert_eq!(len("centroids.npy"), 2 * 128 * k + 128);
+    // One Elias-Fano record a document: its length is a function of the document's
+    // length and the number of centroids, about log2(k / len) + 2 bits an id.
+    let records: usize = (0..f.index.num_documents() as u32)
+        .map(|d| elias_fano::encoded_len(f.index.doc_len(d).unwrap(), k as u32))
+        .sum();
+    assert_eq!(len("centroid_ids.bin"), 16 + records as u64);
+    assert!(len("centroid_ids.bin") < 2 * n);
+    // Elias-Fano posting lists: at most one entry an embedding, each under 2 bytes
+    // at this density, plus the table's offsets.
+    assert!(len("postings.bin") <= 2 * n + 8 * k + 64);
     let postings = len("postings.bin") as f64 / n as f64;
     eprintln!(
-        "bytes/embedding: {:.2} total ({} embeddings, {} centroids), postings {postings:.2}",
-        f.report.bytes_per_embedding, n, f.report.num_centroids
+        "bytes/embedding: {:.2} total ({} embeddings, {} centroids), postings {postings:.2}, centroid ids {:.2}",
+        f.report.bytes_per_embedding,
+        n,
+        f.report.num_centroids,
+        len("centroid_ids.bin") as f64 / n as f64
     );
 }

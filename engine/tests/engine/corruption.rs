@@ -12,7 +12,7 @@ const FILES: [&str; 8] = [
     "centroids.npy",
     "codec_codebooks.npy",
     "codes.npy",
-    "centroid_ids.npy",
+    "centroid_ids.bin",
     "doc_offsets.npy",
     "postings.bin",
     "doc_ids.bin",
@@ -87,7 +87,7 @@ fn same_size_foreign_files_are_caught_by_their_headers() {
     // Swap two files, then fix the recorded sizes so only the headers can tell.
     let dir = good.with_file_name("damaged");
     copy_dir(&good, &dir);
-    std::fs::copy(good.join("centroid_ids.npy"), dir.join("doc_offsets.npy")).unwrap();
+    std::fs::copy(good.join("codes.npy"), dir.join("doc_offsets.npy")).unwrap();
     let meta_path = dir.join("meta.json");
     let mut meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
@@ -171,14 +171,14 @@ fn damaged_contents_are_errors_at_search_time_not_panics() {
     };
     // Centroid ids past the number of centroids.
     copy_dir(&good, &dir);
-    let path = dir.join("centroid_ids.npy");
+    let path = dir.join("centroid_ids.bin");
     let mut bytes = std::fs::read(&path).unwrap();
     let n = bytes.len();
     bytes[n - 2..].copy_from_slice(&[0xff, 0xff]);
     std::fs::write(&path, &bytes).unwrap();
     let index = Index::open(&dir).unwrap();
     let err = index.search_exhaustive(&q, 10).unwrap_err();
-    assert!(err.to_string().contains("centroid_ids.npy"), "{err}");
+    assert!(err.to_string().contains("centroid_ids.bin"), "{err}");
     // Garbage inside the posting lists (sizes intact).
     copy_dir(&good, &dir);
     let path = dir.join("postings.bin");
