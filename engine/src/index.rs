@@ -2,17 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
-use half::f16;
 use tartan_quantize::{CodecKind, ProductCodec, ResidualCodec, ScalarCodec};
 
 use crate::error::{EngineError, Result};
+use crate::format::centroids as centroid_table;
 use crate::format::doc_centroids::DocCentroids;
 use crate::format::meta::IndexMeta;
 use crate::format::npy::{Element, MappedArray};
 use crate::format::table::Table;
 use crate::format::{
-    CENTROIDS, CENTROID_IDS, CODEBOOKS, CODES, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS,
-    EMBEDDINGS, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
+    CENTROIDS, CENTROID_IDS, CENTROID_SCALES, CODEBOOKS, CODES, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC,
+    DOC_OFFSETS, EMBEDDINGS, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
 };
 
 /// The query-token score rows the centroid interaction reads.
@@ -60,7 +60,7 @@ pub struct Index {
     dir: PathBuf,
     meta: IndexMeta,
     pub(crate) codec: ResidualCodec,
-    /// Widened from the half-precision file at open (search reads every row a query).
+    /// Rebuilt from the 8-bit table at open (search reads every row a query).
     pub(crate) centroids: Vec<f32>,
     pub(crate) codes: MappedArray<u8>,
     pub(crate) centroid_ids: DocCentroids,
@@ -113,12 +113,11 @@ impl Index {
         check_file_sizes(dir, &meta)?;
 
         let file = |name: &str| dir.join(name);
-        let centroids: Vec<f32> =
-            MappedArray::<f16>::open(&file(CENTROIDS), &[Some(k), Some(dim)])?
-                .as_slice()
-                .iter()
-                .map(|x| x.to_f32())
-                .collect();
+        let centroids = centroid_table::dequantize(
+            MappedArray::<i8>::open(&file(CENTROIDS), &[Some(k), Some(dim)])?.as_slice(),
+            MappedArray::<f32>::open(&file(CENTROID_SCALES), &[Some(k)])?.as_slice(),
+            dim,
+        );
         if let Some(i) = centroids.iter().position(|x| !x.is_finite()) {
             return Err(EngineError::corrupt(
                 file(CENTROIDS),
@@ -330,6 +329,7 @@ impl Index {
 fn check_file_sizes(dir: &Path, meta: &IndexMeta) -> Result<()> {
     let mut required = vec![
         CENTROIDS,
+        CENTROID_SCALES,
         CODES,
         CENTROID_IDS,
         DOC_OFFSETS,

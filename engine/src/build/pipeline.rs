@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use half::f16;
 use roaring::RoaringBitmap;
 use tartan_quantize::ResidualCodec;
 
@@ -20,8 +19,8 @@ use crate::format::meta::{BuildParams, IndexMeta, FORMAT_NAME, FORMAT_VERSION};
 use crate::format::npy::write_array;
 use crate::format::table::write_table;
 use crate::format::{
-    CENTROIDS, CODEBOOKS, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS, EMBEDDINGS, META, POSTINGS,
-    POSTINGS_MAGIC, WEIGHTS,
+    CENTROIDS, CENTROID_SCALES, CODEBOOKS, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS,
+    EMBEDDINGS, META, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
 };
 
 /// Bytes before the data of the builder's spill file (kept so the f32 data is aligned).
@@ -84,14 +83,12 @@ pub(crate) fn build(
 
     progress.stage("write", 4);
     let k = trained.centroids.len();
-    let half_centroids: Vec<f16> = trained
-        .centroids
-        .as_slice()
-        .iter()
-        .map(|&x| f16::from_f32(x))
-        .collect();
-    write_array(&staging.file(CENTROIDS), &[k, dim], &half_centroids)?;
-    drop(half_centroids);
+    write_array(&staging.file(CENTROIDS), &[k, dim], &trained.centroid_codes)?;
+    write_array(
+        &staging.file(CENTROID_SCALES),
+        &[k],
+        &trained.centroid_scales,
+    )?;
     write_codec(&staging, &trained.codec)?;
     write_array(
         &staging.file(DOC_OFFSETS),

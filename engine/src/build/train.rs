@@ -4,7 +4,7 @@
 //! (held out from k-means, as in ColBERTv2) gives the residuals the codec is trained
 //! on, so the codec sees residuals like those of unseen embeddings.
 
-use half::f16;
+use crate::format::centroids as centroid_table;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tartan_quantize::{default_num_centroids, Centroids, KMeansConfig, ResidualCodec};
@@ -15,6 +15,10 @@ use crate::error::{EngineError, Result};
 /// Trained centroids and codec, with the sample sizes used.
 pub(crate) struct Trained {
     pub centroids: Centroids,
+    /// `centroids` as stored: i8 rows ...
+    pub centroid_codes: Vec<i8>,
+    /// ... and one scale a row (format::centroids).
+    pub centroid_scales: Vec<f32>,
     pub codec: ResidualCodec,
     pub kmeans_points: usize,
     pub codec_points: usize,
@@ -82,14 +86,12 @@ pub(crate) fn train(
             max_points: Some(kmeans_points),
         },
     )?;
-    // The index stores centroids in half precision: round them now, so that residuals
-    // (codec training and compression) are taken from the centroids search will read.
+    // The index stores centroids with 8 bits a coordinate: quantize them now, so that
+    // residuals (codec training and compression) are taken from the centroids search
+    // will read.
+    let (centroid_codes, centroid_scales) = centroid_table::quantize(centroids.as_slice(), dim);
     let centroids = Centroids::from_vec(
-        centroids
-            .as_slice()
-            .iter()
-            .map(|&x| f16::from_f32(x).to_f32())
-            .collect(),
+        centroid_table::dequantize(&centroid_codes, &centroid_scales, dim),
         dim,
     )?;
     progress.advance(1);
@@ -111,6 +113,8 @@ pub(crate) fn train(
 
     Ok(Trained {
         centroids,
+        centroid_codes,
+        centroid_scales,
         codec,
         kmeans_points,
         codec_points: if codec_points > 0 {

@@ -33,7 +33,9 @@ use crate::error::{EngineError, Result};
 pub const FORMAT_NAME: &str = "tartan-index";
 /// The format version this build writes.
 ///
-/// 2: centroids in half precision, posting lists Elias–Fano coded (1: f32, roaring).
+/// 2: 8-bit centroids with a scale a row, posting lists and per-document centroid
+/// ids Elias–Fano coded, embeddings sorted by centroid within a document
+/// (1: f32 centroids, roaring lists, u16/u32 ids).
 pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format version this build reads.
 pub const OLDEST_READABLE_VERSION: u32 = 2;

@@ -5,8 +5,9 @@
 //!   meta.json            IndexMeta: format name and version, dim, codec kind + nbits,
 //!                        counts, build parameters, the caller's `encoder` settings and
 //!                        the size of every other file (see meta.rs)
-//!   centroids.npy        f16 [num_centroids, dim]   L2-normalised k-means centroids, in
-//!                        half precision (residuals are taken from the rounded values)
+//!   centroids.npy        i8  [num_centroids, dim]   k-means centroids, 8 bits a coordinate
+//!   centroid_scales.npy  f32 [num_centroids]        centroid c = centroids[c] * scales[c]
+//!                        (centroids.rs; residuals are taken from these vectors)
 //!   codec_codebooks.npy  f32 [dim / (8 / nbits), 2^8, 8 / nbits]  product codes: one
 //!                        256-entry codebook per sub-space (8 / nbits dims a byte)
 //!   codec_cutoffs.npy    f32 [2^nbits - 1]  scalar codes: bucket cutoffs   } instead of
@@ -28,11 +29,12 @@
 //!
 //! All integers are little endian. At 2 bits and dim 128 an embedding costs 32 code
 //! bytes + about 10 bits of centroid id + its share of the posting lists (about 11 bits a
-//! distinct (centroid, document) pair), of the centroids (256 bytes each), offsets and ids.
+//! distinct (centroid, document) pair), of the centroids (132 bytes each), offsets and ids.
 //!
 //! The builder writes everything into a temporary sibling directory, `meta.json`
 //! last, and renames the directory into place as its final step.
 
+pub mod centroids;
 pub mod doc_centroids;
 pub mod elias_fano;
 pub mod meta;
@@ -43,6 +45,8 @@ pub mod table;
 pub const META: &str = "meta.json";
 /// `centroids.npy`
 pub const CENTROIDS: &str = "centroids.npy";
+/// `centroid_scales.npy`
+pub const CENTROID_SCALES: &str = "centroid_scales.npy";
 /// `codec_codebooks.npy` (product codes)
 pub const CODEBOOKS: &str = "codec_codebooks.npy";
 /// `codec_cutoffs.npy` (scalar codes)

@@ -35,10 +35,10 @@ const HEADER_ALIGN: usize = 64;
 pub enum Dtype {
     /// `<f4`
     F32,
-    /// `<f2` (IEEE half precision)
-    F16,
     /// `|u1`
     U8,
+    /// `|i1`
+    I8,
     /// `<u2`
     U16,
     /// `<u4`
@@ -56,8 +56,8 @@ impl Dtype {
     pub fn descr(self) -> &'static str {
         match self {
             Dtype::F32 => "<f4",
-            Dtype::F16 => "<f2",
             Dtype::U8 => "|u1",
+            Dtype::I8 => "|i1",
             Dtype::U16 => "<u2",
             Dtype::U32 => "<u4",
             Dtype::U64 => "<u8",
@@ -69,8 +69,8 @@ impl Dtype {
     /// Bytes an element.
     pub fn size(self) -> usize {
         match self {
-            Dtype::U8 => 1,
-            Dtype::U16 | Dtype::F16 => 2,
+            Dtype::U8 | Dtype::I8 => 1,
+            Dtype::U16 => 2,
             Dtype::F32 | Dtype::U32 | Dtype::I32 => 4,
             Dtype::U64 | Dtype::I64 => 8,
         }
@@ -79,8 +79,8 @@ impl Dtype {
     fn from_descr(descr: &str) -> Option<Dtype> {
         Some(match descr {
             "<f4" => Dtype::F32,
-            "<f2" => Dtype::F16,
             "|u1" | "<u1" => Dtype::U8,
+            "|i1" | "<i1" => Dtype::I8,
             "<u2" => Dtype::U16,
             "<u4" => Dtype::U32,
             "<u8" => Dtype::U64,
@@ -100,7 +100,7 @@ pub trait Element: Pod {
 macro_rules! element {
     ($($t:ty => $d:ident),*) => { $(impl Element for $t { const DTYPE: Dtype = Dtype::$d; })* };
 }
-element!(f32 => F32, half::f16 => F16, u8 => U8, u16 => U16, u32 => U32, u64 => U64, i32 => I32, i64 => I64);
+element!(f32 => F32, u8 => U8, i8 => I8, u16 => U16, u32 => U32, u64 => U64, i32 => I32, i64 => I64);
 
 /// A parsed `.npy` header.
 #[derive(Debug, Clone, PartialEq, Eq)]

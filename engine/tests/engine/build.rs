@@ -83,6 +83,7 @@ fn npy_input_builds_the_same_index_as_the_builder() {
         "codes.npy",
         "centroid_ids.bin",
         "centroids.npy",
+        "centroid_scales.npy",
         "postings.bin",
         "doc_ids.bin",
     ] {
@@ -245,9 +246,10 @@ fn size_per_embedding_at_2_bits_dim_128() {
     let len = |name: &str| std::fs::metadata(dir.join(name)).unwrap().len();
     // 32 code bytes an embedding, plus a 128-byte header.
     assert_eq!(len("codes.npy"), 32 * n + 128);
-    // Half-precision centroids.
+    // 8-bit centroids with a scale a row.
     let k = f.index.num_centroids() as u64;
-    assert_eq!(len("centroids.npy"), 2 * 128 * k + 128);
+    assert_eq!(len("centroids.npy"), 128 * k + 128);
+    assert_eq!(len("centroid_scales.npy"), 4 * k + 128);
     // One Elias-Fano record a document: its length is a function of the document's
     // length and the number of centroids, about log2(k / len) + 2 bits an id.
     let records: usize = (0..f.index.num_documents() as u32)

@@ -7,9 +7,10 @@ use tartan_engine::{BuildConfig, EngineError, Index, SearchParams};
 
 use crate::common::{scratch_dir, small_index};
 
-const FILES: [&str; 8] = [
+const FILES: [&str; 9] = [
     "meta.json",
     "centroids.npy",
+    "centroid_scales.npy",
     "codec_codebooks.npy",
     "codes.npy",
     "centroid_ids.bin",
