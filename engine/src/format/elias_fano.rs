@@ -151,8 +151,12 @@ fn read_bits(bytes: &[u8], pos: usize, width: u32) -> u64 {
         return 0;
     }
     let start = pos / 8;
-    let end = (start + 8).min(bytes.len());
-    (read_word(&bytes[start..end]) >> (pos % 8)) & ((1u64 << width) - 1)
+    let word = match bytes.get(start..start + 8) {
+        // The common case: one unaligned load.
+        Some(eight) => u64::from_le_bytes(eight.try_into().unwrap_or_default()),
+        None => read_word(&bytes[start..]),
+    };
+    (word >> (pos % 8)) & ((1u64 << width) - 1)
 }
 
 /// Packs bit fields least significant bit first.
