@@ -18,5 +18,5 @@ OUTFILE=${OUT:-/tmp}/gpu_check.json
 timeout 420 "$BIN" --device cuda "$@" | tee "$OUTFILE"
 # PyTorch on the same CPU cores, same shapes, for the throughput ratio (skipped without torch).
 HERE=$(dirname "$0")
-timeout 240 python3 "$HERE/torch_cpu_baseline.py" 3 | tee "${OUT:-/tmp}/torch_cpu_baseline.json" \
-  || echo "torch CPU baseline unavailable"
+timeout 240 python3 "$HERE/../bench/torch_throughput.py" --random --reps 3 \
+  | tee "${OUT:-/tmp}/torch_cpu_baseline.json" || echo "torch CPU baseline unavailable"

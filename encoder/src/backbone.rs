@@ -58,7 +58,7 @@ impl ConfigHead {
 
 /// A loaded transformer.
 pub(crate) enum Backbone {
-    Bert(bert::BertModel),
+    Bert(crate::bert::Bert),
     ModernBert(modernbert::ModernBert),
 }
 
@@ -84,10 +84,11 @@ impl Backbone {
                 name: "config.json".into(),
                 message: format!("not a BERT config: {e}"),
             })?;
-        // BertModel::load retries under `{model_type}.`; the caller already resolved prefixes.
+        // The caller already resolved prefixes.
         config.model_type = None;
-        // transformers' "gelu" is the exact erf GELU; candle maps HiddenAct::Gelu to gelu_erf.
-        let model = bert::BertModel::load(vb, &config).context(|| "loading BERT weights".into())?;
+        // transformers' "gelu" is the exact erf GELU (HiddenAct::Gelu).
+        let model =
+            crate::bert::Bert::load(vb, &config).context(|| "loading BERT weights".into())?;
         Ok(Backbone::Bert(model))
     }
 
@@ -107,11 +108,9 @@ impl Backbone {
     /// `last_hidden_state` of a padded batch: ids and mask are `[batch, len]` u32.
     pub(crate) fn forward(&self, ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         match self {
-            Backbone::Bert(m) => {
-                let token_type_ids = ids.zeros_like().context(|| "token type ids".into())?;
-                m.forward(ids, &token_type_ids, Some(attention_mask))
-                    .context(|| "BERT forward pass".into())
-            }
+            Backbone::Bert(m) => m
+                .forward(ids, attention_mask)
+                .context(|| "BERT forward pass".into()),
             Backbone::ModernBert(m) => {
                 let mask = attention_mask
                     .to_dtype(DType::F32)

@@ -222,9 +222,9 @@ impl Encoder {
         let threads = rayon::current_num_threads();
         for chunk in order.chunks(batch_size) {
             let outs: Vec<Vec<Embeddings>> = if self.candle_device.is_cpu() && threads > 1 {
-                // candle runs element-wise ops (GELU, masks, residual adds) on one thread and
-                // only matmuls on all of them: split the batch so every thread has work.
-                let sub = chunk.len().div_ceil(threads).max(1);
+                // One candle forward pass per sub-batch, on rayon's threads: candle's
+                // element-wise ops run on the calling thread (see cpu_threads).
+                let sub = crate::cpu_threads::sub_batch_size(chunk.len(), threads);
                 chunk
                     .par_chunks(sub)
                     .map(|part| self.run_batch(&gather(inputs, part), output))

@@ -18,11 +18,14 @@
 #![deny(missing_docs)]
 
 mod backbone;
+mod bert;
 mod checkpoint;
+mod cpu_threads;
 mod device;
 mod embeddings;
 mod encoder;
 mod error;
+mod gelu;
 mod hub;
 mod modernbert_config;
 mod projection;
@@ -32,6 +35,7 @@ mod tokenize;
 
 pub use backbone::Architecture;
 pub use checkpoint::{Layout, SettingsOverride};
+pub use cpu_threads::CANDLE_NUM_THREADS;
 pub use device::Device;
 pub use embeddings::Embeddings;
 pub use encoder::{Encoder, LoadOptions, QUERY_BATCH_SIZE};
