@@ -8,6 +8,9 @@
 # Models: the MiniLM ColBERT checkpoint in ../shared/models (skipped when absent; a random
 # MiniLM-shaped model stands in) and a random BERT-base-shaped model. Extra arguments for the
 # tartan side go in $TARTAN_ARGS (e.g. "--doc-batches 4 --queries 256 --reps 3").
+# PyTorch runs with OMP_WAIT_POLICY=$TORCH_OMP_WAIT_POLICY (default PASSIVE): on a machine
+# shared with other work, OpenMP's default spin-waiting cost PyTorch up to 4x in queries/s
+# here; set it to ACTIVE for PyTorch's default on an idle machine.
 set -euo pipefail
 ROUNDS=${1:-3}
 THREADS=${2:-$(nproc)}
@@ -22,12 +25,14 @@ BIN="$TARGET/release/examples/throughput"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export RAYON_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-echo "threads $THREADS, load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "threads $THREADS, PyTorch OMP_WAIT_POLICY=${TORCH_OMP_WAIT_POLICY:-PASSIVE}," \
+  "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for r in $(seq 1 "$ROUNDS"); do
   # shellcheck disable=SC2086
   "$BIN" --model "$FIRST" --model bert-base --workload "$WORK/workload.json" ${TARTAN_ARGS:-} \
     > "$WORK/tartan.$r.json"
-  "$PYTHON" "$HERE/torch_throughput.py" "$WORK/workload.json" --threads "$THREADS" \
+  OMP_WAIT_POLICY=${TORCH_OMP_WAIT_POLICY:-PASSIVE} \
+    "$PYTHON" "$HERE/torch_throughput.py" "$WORK/workload.json" --threads "$THREADS" \
     > "$WORK/torch.$r.json"
   echo "round $r: load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 done
