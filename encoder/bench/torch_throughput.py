@@ -10,7 +10,8 @@ BERT of the given shape). The timed part matches tartan's `Encoder::encode_input
 of 32 in the order tartan runs them (longest first), padded per batch, forward pass,
 projection, L2 normalisation, and each text's kept rows copied out as a numpy array.
 `--random` needs no workload: random MiniLM- and BERT-base-shaped models on random ids
-(documents 32 x 180, queries 32 x 32 with 12 attended), as on the GPU machine's check.
+(documents 32 x 180, queries 32 x 32 with 12 attended), as on the GPU machine's check; there,
+without transformers, torch.nn's post-LN TransformerEncoder stands in for BertModel.
 Prints one JSON line.
 """
 import argparse
