@@ -4,8 +4,8 @@
 //! hold it to transformers within 1e-4), arranged for the CPU: one fused query/key/value
 //! matmul per layer over the flattened `[batch * len, hidden]` rows instead of three batched
 //! ones, the softmax scale applied to the queries (`len x 64` values) rather than to the
-//! scores (`len x len`), candle-nn's fused softmax over the last dimension, and the
-//! vectorised erf GELU of [`crate::gelu`].
+//! scores (`len x len`), the mask added inside one vectorised softmax pass
+//! ([`crate::masked_softmax`]), and the vectorised erf GELU of [`crate::gelu`].
 
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
@@ -140,8 +140,7 @@ impl Bert {
             let q = (qkv.get(0)?.contiguous()? * scale)?;
             let k = qkv.get(1)?.contiguous()?;
             let v = qkv.get(2)?.contiguous()?;
-            let scores = q.matmul(&k.t()?)?.broadcast_add(&mask)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let probs = crate::masked_softmax::masked_softmax(&q.matmul(&k.t()?)?, &mask)?;
             let context = probs
                 .matmul(&v)?
                 .transpose(1, 2)?

@@ -102,7 +102,7 @@ fn erf(z: f32) -> f32 {
 
 /// `exp(-v)` for `v >= 0`, relative error about 2e-7; `exp(-87)` (1.6e-38) for `v > 87`.
 #[inline(always)]
-fn exp_neg(v: f32) -> f32 {
+pub(crate) fn exp_neg(v: f32) -> f32 {
     // exp(-v) = 2^n * exp(r), n = round(-v / ln 2), |r| <= ln 2 / 2.
     let x = (-v).max(-87.0);
     let n = (x * std::f32::consts::LOG2_E).round();

@@ -27,6 +27,7 @@ mod encoder;
 mod error;
 mod gelu;
 mod hub;
+mod masked_softmax;
 mod modernbert_config;
 mod projection;
 mod settings;
