@@ -243,8 +243,7 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
             "tartan-exact",
         )?;
         // The codec's ceiling: every document's decompressed embeddings, no pruning.
-        let ceiling_hits =
-            timed_searches(&index, &encoded, |q| index.search_exhaustive(q, k))?;
+        let ceiling_hits = timed_searches(&index, &encoded, |q| index.search_exhaustive(q, k))?;
         let (ceiling_run, _) = write_run(
             &index,
             &queries,
