@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tartan_encoder::synthetic::{random_encoder, synthetic_texts, SyntheticConfig};
+use tartan_encoder::synthetic::{
+    english_documents, english_queries, random_encoder, synthetic_texts, SyntheticConfig,
+};
 use tartan_encoder::{Device, Encoder};
 
 const BATCH: usize = 32;
@@ -28,39 +30,6 @@ fn shared_checkpoint() -> Option<PathBuf> {
         );
         None
     }
-}
-
-/// English documents longer than 180 tokens, each starting at a different word.
-fn english_documents(n: usize) -> Vec<String> {
-    let words: Vec<&str> = "Late interaction retrieval models such as ColBERT encode every token \
-        of a query and every token of a document into its own small vector, instead of squeezing \
-        a whole passage into a single embedding. At search time, each query vector looks for its \
-        most similar document vector, and the relevance score is the sum of those maximum \
-        similarities, an operator usually called MaxSim. This design keeps much of the expressive \
-        power of a cross-encoder, because fine-grained token matches still count, while allowing \
-        the document side to be computed offline and stored in an index."
-        .split_whitespace()
-        .collect();
-    (0..n)
-        .map(|i| {
-            (0..260)
-                .map(|k| words[(i * 7 + k) % words.len()])
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
-}
-
-fn english_queries(n: usize) -> Vec<String> {
-    let base = [
-        "what is late interaction retrieval",
-        "how does PLAID prune candidate documents",
-        "residual compression of token embeddings with two bits",
-        "why does MaxSim keep token level matches",
-    ];
-    (0..n)
-        .map(|i| format!("{} {i}", base[i % base.len()]))
-        .collect()
 }
 
 fn bench_documents(c: &mut Criterion) {

@@ -240,6 +240,40 @@ pub fn synthetic_texts(n: usize, words: usize, vocab_size: usize, seed: u64) -> 
         .collect()
 }
 
+/// English documents longer than 180 tokens, each starting at a different word.
+pub fn english_documents(n: usize) -> Vec<String> {
+    let words: Vec<&str> = "Late interaction retrieval models such as ColBERT encode every token \
+        of a query and every token of a document into its own small vector, instead of squeezing \
+        a whole passage into a single embedding. At search time, each query vector looks for its \
+        most similar document vector, and the relevance score is the sum of those maximum \
+        similarities, an operator usually called MaxSim. This design keeps much of the expressive \
+        power of a cross-encoder, because fine-grained token matches still count, while allowing \
+        the document side to be computed offline and stored in an index."
+        .split_whitespace()
+        .collect();
+    (0..n)
+        .map(|i| {
+            (0..260)
+                .map(|k| words[(i * 7 + k) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// `n` short English queries about late interaction, numbered so that none repeats.
+pub fn english_queries(n: usize) -> Vec<String> {
+    let base = [
+        "what is late interaction retrieval",
+        "how does PLAID prune candidate documents",
+        "residual compression of token embeddings with two bits",
+        "why does MaxSim keep token level matches",
+    ];
+    (0..n)
+        .map(|i| format!("{} {i}", base[i % base.len()]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

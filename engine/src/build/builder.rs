@@ -56,7 +56,8 @@ impl IndexBuilder {
         let spill_path = staging.file(SPILL);
         let file = File::create(&spill_path).map_err(|e| EngineError::io(&spill_path, e))?;
         let mut spill = BufWriter::with_capacity(1 << 20, file);
-        // The header is rewritten at the end, when the shape is known.
+        // Padding before the data: the file is never empty, so it always maps (an empty
+        // corpus is then reported as such), and the f32 data stays aligned.
         spill
             .write_all(&[b' '; SPILL_HEADER_LEN])
             .map_err(|e| EngineError::io(&spill_path, e))?;

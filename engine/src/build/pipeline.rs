@@ -23,7 +23,7 @@ use crate::format::{
     EMBEDDINGS, META, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
 };
 
-/// Bytes before the data of the builder's spill file (kept so the f32 data is aligned).
+/// Bytes of padding before the data of the builder's spill file (see IndexBuilder::new).
 pub(crate) const SPILL_HEADER_LEN: usize = 128;
 
 /// The corpus being indexed.
