@@ -14,44 +14,7 @@ use crate::format::{
     CENTROIDS, CENTROID_IDS, CENTROID_SCALES, CODEBOOKS, CODES, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC,
     DOC_OFFSETS, EMBEDDINGS, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
 };
-
-/// The query-token score rows the centroid interaction reads.
-pub(crate) enum Rows<'a> {
-    /// Every centroid's row: `scores[c * nq..]` (`num_centroids x nq`).
-    All(&'a [f32]),
-    /// Only kept centroids: `table[slot[c] * nq..]`, `slot[c] == u32::MAX` for a pruned
-    /// centroid. Compact, so the rows stay in cache.
-    Kept {
-        /// Row of each centroid in `table`, `num_centroids` entries.
-        slot: &'a [u32],
-        /// Rows of the kept centroids.
-        table: &'a [f32],
-    },
-}
-
-/// `maxes[i] = max(maxes[i], row(c)[i])` over the centroid ids `ids` (ascending, each
-/// below the number of centroids), skipping pruned centroids and repeats.
-#[inline]
-fn centroid_max(ids: &[u32], rows: &Rows<'_>, nq: usize, maxes: &mut [f32]) {
-    let mut last = u32::MAX;
-    for &id in ids {
-        if id == last {
-            continue;
-        }
-        last = id;
-        let c = id as usize;
-        let row = match rows {
-            Rows::All(scores) => &scores[c * nq..(c + 1) * nq],
-            Rows::Kept { slot, table } => match slot[c] {
-                u32::MAX => continue,
-                j => &table[j as usize * nq..(j as usize + 1) * nq],
-            },
-        };
-        for (m, &s) in maxes.iter_mut().zip(row) {
-            *m = m.max(s);
-        }
-    }
-}
+use crate::search::kernels::{centroid_max, Rows};
 
 /// A memory-mapped index. Opening maps the files and checks their headers, sizes and
 /// cross-file consistency (never reading the large arrays in full); searching then

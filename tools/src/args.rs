@@ -73,7 +73,8 @@ pub struct EncoderArgs {
     pub device: Device,
 }
 
-/// PLAID search parameters; unset ones take colbert-ai's defaults for k.
+/// PLAID search parameters; unset ones take the defaults for k
+/// (`SearchParams::for_k`: colbert-ai's, with ndocs 1024 at k <= 10).
 #[derive(Debug, Clone, Args)]
 pub struct SearchParamArgs {
     /// Centroids probed per query token.
@@ -82,13 +83,15 @@ pub struct SearchParamArgs {
     /// Centroid score threshold for pruning.
     #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
-    /// Candidate documents kept after centroid interaction.
+    /// Candidate documents kept after the pruned centroid interaction; a quarter of
+    /// them is scored exactly (default by k: 1024 up to k = 100; colbert-ai used 256
+    /// at k <= 10).
     #[arg(long)]
     pub ndocs: Option<usize>,
 }
 
 impl SearchParamArgs {
-    /// colbert-ai's defaults for `k`, overridden by the options given.
+    /// The defaults for `k`, overridden by the options given.
     pub fn params(&self, k: usize) -> SearchParams {
         let mut p = SearchParams::for_k(k);
         if let Some(n) = self.nprobe {

@@ -2,6 +2,7 @@
 //! exhaustive MaxSim ([`crate::Index::search_exact`], [`crate::Index::search_exhaustive`]).
 
 mod exact;
+pub(crate) mod kernels;
 mod params;
 mod plaid;
 mod searcher;

@@ -19,11 +19,12 @@
 use roaring::{MultiOps, RoaringBitmap};
 use tartan_quantize::{QueryLut, ResidualCodec};
 
+use super::kernels::{implicit_max, Rows};
 use super::params::SearchHit;
 use super::topk::{keep_best, top_hits};
 use crate::error::{EngineError, Result};
 use crate::format::{elias_fano, POSTINGS};
-use crate::index::{Index, Rows};
+use crate::index::Index;
 
 /// Reusable buffers of one search (one a thread, or one a [`super::Searcher`]).
 #[derive(Default)]
@@ -328,8 +329,6 @@ fn top_centroids(scores: &[f32], nq: usize, i: usize, n: usize, out: &mut Vec<(f
 pub(crate) struct DocScratch {
     /// Per-token maxima.
     pub maxes: Vec<f32>,
-    /// Per-token scores of one embedding.
-    pub acc: Vec<f32>,
     /// The document's centroid ids.
     pub ids: Vec<u32>,
 }
@@ -345,7 +344,6 @@ impl DocScratch {
     /// Sizes the per-token buffers for `nq` tokens.
     pub fn resize(&mut self, nq: usize) {
         self.maxes.resize(nq, 0.0);
-        self.acc.resize(nq, 0.0);
     }
 }
 
@@ -363,21 +361,8 @@ pub(crate) fn implicit_maxsim(
     let codes = index.codes.as_slice();
     let (a, b) = index.doc_range(doc as usize);
     index.doc_centroids(doc as usize, &mut scratch.ids)?;
-    let DocScratch { maxes, acc, ids } = scratch;
-    maxes.fill(f32::NEG_INFINITY);
-    for (e, &c) in (a..b).zip(ids.iter()) {
-        let c = c as usize;
-        acc.copy_from_slice(&scores[c * nq..(c + 1) * nq]);
-        for (pos, &byte) in codes[e * bpe..(e + 1) * bpe].iter().enumerate() {
-            let at = (pos * 256 + byte as usize) * nq;
-            for (x, &t) in acc.iter_mut().zip(&fused[at..at + nq]) {
-                *x += t;
-            }
-        }
-        for (m, &x) in maxes.iter_mut().zip(acc.iter()) {
-            *m = m.max(x);
-        }
-    }
+    let DocScratch { maxes, ids, .. } = scratch;
+    implicit_max(scores, fused, nq, ids, &codes[a * bpe..b * bpe], bpe, maxes);
     Ok(if a == b { 0.0 } else { maxes.iter().sum() })
 }
 

@@ -340,46 +340,51 @@ fn plaid_keeps_the_codec_ceiling_on_real_scifact_tokens() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("scifact-sub");
     scifact_subset(&shared, &data, 100, 400);
-    let output = tmp.path().join("out");
-    let (stdout, _) = run_ok(&[
-        "eval",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--index-dir",
-        tmp.path().join("index").to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--compare-exact",
-        "--quiet",
-    ]);
-    eprintln!("{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(output.join("report.json")).unwrap())
-            .unwrap();
-    assert_eq!(report["k"], 100);
-    assert_eq!(
-        report["params"]["nprobe"], 2,
-        "default parameters for k = 100"
-    );
-    let get = |key: &str| report[key].as_f64().unwrap();
-    let (plaid_of_ceiling, plaid_of_exact, ceiling_of_exact) = (
-        get("plaid_recall_of_ceiling_top10"),
-        get("plaid_recall_of_exact_top10"),
-        get("ceiling_recall_of_exact_top10"),
-    );
-    eprintln!(
-        "recall@10: PLAID of the ceiling {plaid_of_ceiling:.3}, of exact {plaid_of_exact:.3}; \
-         ceiling of exact {ceiling_of_exact:.3}; {:.2} bytes/embedding",
-        report["index"]["bytes_per_embedding"].as_f64().unwrap()
-    );
-    // PLAID's pruning loses at most 0.02 recall@10 against the ceiling ...
-    assert!(
-        plaid_of_exact >= ceiling_of_exact - 0.02,
-        "PLAID {plaid_of_exact} vs ceiling {ceiling_of_exact}"
-    );
-    // ... and the 2-bit product codes keep most of exact MaxSim's top 10.
-    assert!(ceiling_of_exact >= 0.8, "{ceiling_of_exact}");
-    assert!(plaid_of_ceiling >= 0.95, "{plaid_of_ceiling}");
+    // At both default settings, k = 100 and k = 10 (the second run reuses the index).
+    for (k, nprobe) in [(100, 2), (10, 1)] {
+        let output = tmp.path().join(format!("out-k{k}"));
+        let (stdout, _) = run_ok(&[
+            "eval",
+            "--dataset",
+            data.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--index-dir",
+            tmp.path().join("index").to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--compare-exact",
+            "--k",
+            &k.to_string(),
+            "--quiet",
+        ]);
+        eprintln!("{stdout}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(output.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["k"], k);
+        assert_eq!(
+            report["params"]["nprobe"], nprobe,
+            "default parameters for k = {k}"
+        );
+        let get = |key: &str| report[key].as_f64().unwrap();
+        let (plaid_of_ceiling, plaid_of_exact, ceiling_of_exact) = (
+            get("plaid_recall_of_ceiling_top10"),
+            get("plaid_recall_of_exact_top10"),
+            get("ceiling_recall_of_exact_top10"),
+        );
+        eprintln!(
+            "k = {k}: recall@10: PLAID of the ceiling {plaid_of_ceiling:.3}, of exact \
+             {plaid_of_exact:.3}; ceiling of exact {ceiling_of_exact:.3}; {:.2} bytes/embedding",
+            report["index"]["bytes_per_embedding"].as_f64().unwrap()
+        );
+        // PLAID's pruning loses at most 0.02 recall@10 against the ceiling ...
+        assert!(
+            plaid_of_exact >= ceiling_of_exact - 0.02,
+            "k = {k}: PLAID {plaid_of_exact} vs ceiling {ceiling_of_exact}"
+        );
+        // ... and the 2-bit product codes keep most of exact MaxSim's top 10.
+        assert!(ceiling_of_exact >= 0.8, "{ceiling_of_exact}");
+        assert!(plaid_of_ceiling >= 0.95, "k = {k}: {plaid_of_ceiling}");
+    }
 }
