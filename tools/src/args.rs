@@ -74,7 +74,7 @@ pub struct EncoderArgs {
 }
 
 /// PLAID search parameters; unset ones take the defaults for k
-/// (`SearchParams::for_k`: colbert-ai's, with ndocs 1024 at k <= 10).
+/// (`SearchParams::for_k`: colbert-ai's, except nprobe 2 and ndocs 512 at k <= 10).
 #[derive(Debug, Clone, Args)]
 pub struct SearchParamArgs {
     /// Centroids probed per query token.
@@ -84,8 +84,7 @@ pub struct SearchParamArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
     /// Candidate documents kept after the pruned centroid interaction; a quarter of
-    /// them is scored exactly (default by k: 1024 up to k = 100; colbert-ai used 256
-    /// at k <= 10).
+    /// them is scored exactly (default by k: 512 at k <= 10, 1024 at k <= 100).
     #[arg(long)]
     pub ndocs: Option<usize>,
 }

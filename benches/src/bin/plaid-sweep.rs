@@ -25,6 +25,7 @@ use clap::Parser;
 use rayon::prelude::*;
 use serde_json::json;
 use tartan_engine::format::npy::MappedArray;
+use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
 use tartan_engine::{Index, SearchHit, SearchParams};
 
 #[derive(Parser, Debug)]
@@ -33,9 +34,10 @@ struct Args {
     /// Index directory (built with the uncompressed embeddings kept).
     #[arg(long)]
     index: PathBuf,
-    /// Query embeddings, float32 `[n, query_len, dim]`.
+    /// Query embeddings, float32 `[n, query_len, dim]`; without it, the index must be a
+    /// `search-scale --keep` index and its synthetic queries are generated.
     #[arg(long)]
-    queries: PathBuf,
+    queries: Option<PathBuf>,
     /// Use at most this many queries.
     #[arg(long, default_value_t = 300)]
     limit: usize,
@@ -89,6 +91,30 @@ fn recall(got: &[SearchHit], truth: &[SearchHit]) -> f64 {
     found as f64 / truth.len() as f64
 }
 
+/// The queries `search-scale` times, for an index it built and kept.
+fn synthetic_queries(index: &Index, n: usize) -> Result<Vec<Vec<f32>>> {
+    let meta = &index.meta().encoder["synthetic"];
+    let field = |name: &str| {
+        meta[name]
+            .as_u64()
+            .with_context(|| format!("no --queries, and meta.json has no encoder.synthetic.{name}"))
+    };
+    let synthetic = Synthetic::new(SyntheticConfig {
+        docs: field("docs")? as usize,
+        tokens: field("tokens")? as usize,
+        dim: index.dim(),
+        seed: field("seed")?,
+        ..SyntheticConfig::default()
+    });
+    Ok((0..n)
+        .map(|j| {
+            let mut q = Vec::new();
+            synthetic.query(j, &mut q);
+            q
+        })
+        .collect())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let index = Index::open(&args.index)?;
@@ -98,9 +124,19 @@ fn main() -> Result<()> {
             args.index.display()
         );
     }
-    let q = MappedArray::<f32>::open(&args.queries, &[None, None, Some(index.dim())])?;
-    let per = q.shape()[1] * index.dim();
-    let queries: Vec<&[f32]> = q.as_slice().chunks_exact(per).take(args.limit).collect();
+    let owned = match &args.queries {
+        Some(path) => {
+            let q = MappedArray::<f32>::open(path, &[None, None, Some(index.dim())])?;
+            let per = q.shape()[1] * index.dim();
+            q.as_slice()
+                .chunks_exact(per)
+                .take(args.limit)
+                .map(<[f32]>::to_vec)
+                .collect()
+        }
+        None => synthetic_queries(&index, args.limit)?,
+    };
+    let queries: Vec<&[f32]> = owned.iter().map(Vec::as_slice).collect();
     let grid: Vec<Point> = if args.grid.is_empty() {
         let d10 = Point::defaults(10);
         let d100 = Point::defaults(100);
