@@ -30,5 +30,5 @@ pub use build::{
 pub use error::{EngineError, Result};
 pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 pub use index::Index;
-pub use search::{dot, maxsim, query_centroid_scores, SearchHit, SearchParams, Searcher};
+pub use search::{dot, maxsim, query_centroid_scores, recall, SearchHit, SearchParams, Searcher};
 pub use tartan_quantize::CodecKind;

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use serde_json::json;
 use tartan_engine::format::npy::MappedArray;
 use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
-use tartan_engine::{Index, SearchHit, SearchParams};
+use tartan_engine::{recall, Index, SearchHit, SearchParams};
 
 #[derive(Parser, Debug)]
 #[command(about = "PLAID recall and latency over a grid of search parameters")]
@@ -78,17 +78,6 @@ impl Point {
             exact: (p.ndocs / 4).max(k),
         }
     }
-}
-
-fn recall(got: &[SearchHit], truth: &[SearchHit]) -> f64 {
-    if truth.is_empty() {
-        return 1.0;
-    }
-    let found = truth
-        .iter()
-        .filter(|t| got.iter().any(|g| g.doc == t.doc))
-        .count();
-    found as f64 / truth.len() as f64
 }
 
 /// The queries `search-scale` times, for an index it built and kept.

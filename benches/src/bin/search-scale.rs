@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
 use tartan_engine::{
-    BuildConfig, BuildProgress, CodecKind, Index, IndexBuilder, SearchHit, SearchParams,
+    recall, BuildConfig, BuildProgress, CodecKind, Index, IndexBuilder, SearchParams,
 };
 
 #[derive(Parser, Debug, Clone)]
@@ -286,17 +286,6 @@ fn latencies(index: &Index, queries: &[Vec<f32>], params: &SearchParams) -> Resu
     }
     out.sort_by(f64::total_cmp);
     Ok(out)
-}
-
-fn recall(got: &[SearchHit], truth: &[SearchHit]) -> f64 {
-    if truth.is_empty() {
-        return 1.0;
-    }
-    let found = truth
-        .iter()
-        .filter(|t| got.iter().any(|g| g.doc == t.doc))
-        .count();
-    found as f64 / truth.len() as f64
 }
 
 /// Mean single-thread time of each PLAID stage at k = 10 (ms), and the mean number

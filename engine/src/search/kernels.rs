@@ -34,6 +34,37 @@ impl Rows<'_> {
     }
 }
 
+/// Defines `pub(crate) fn $name(args)` calling `$any(args)` compiled three times, for
+/// AVX-512, for AVX2 and for the baseline, and chosen at run time (`$any` is
+/// `#[inline(always)]`, so each copy gets its instruction set's vector width).
+macro_rules! dispatch {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $any:ident) => {
+        $(#[$doc])*
+        pub(crate) fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $any($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $any($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (checked above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $any($($arg),*)
+        }
+    };
+}
+
 /// Runs `$f::<W>(.., at, ..)` over lane blocks covering `0..$nq`: widths 32, 16, 8
 /// and 1 (a macro rather than a closure, so the block functions inline into each
 /// `target_feature` variant and get its vector width).
@@ -60,33 +91,10 @@ macro_rules! over_blocks {
     }};
 }
 
-/// `maxes[i] = max(maxes[i], row(c)[i])` over the centroid ids `ids` (ascending, each
-/// below the number of centroids), skipping pruned centroids and repeats.
-pub(crate) fn centroid_max(ids: &[u32], rows: &Rows<'_>, nq: usize, maxes: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { centroid_max_avx512(ids, rows, nq, maxes) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked above).
-            return unsafe { centroid_max_avx2(ids, rows, nq, maxes) };
-        }
-    }
-    centroid_max_any(ids, rows, nq, maxes)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn centroid_max_avx512(ids: &[u32], rows: &Rows<'_>, nq: usize, maxes: &mut [f32]) {
-    centroid_max_any(ids, rows, nq, maxes)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn centroid_max_avx2(ids: &[u32], rows: &Rows<'_>, nq: usize, maxes: &mut [f32]) {
-    centroid_max_any(ids, rows, nq, maxes)
+dispatch! {
+    /// `maxes[i] = max(maxes[i], row(c)[i])` over the centroid ids `ids` (ascending, each
+    /// below the number of centroids), skipping pruned centroids and repeats.
+    fn centroid_max(ids: &[u32], rows: &Rows<'_>, nq: usize, maxes: &mut [f32]) => centroid_max_any
 }
 
 #[inline(always)]
@@ -121,60 +129,21 @@ fn centroid_max_block<const W: usize>(
     *out = m;
 }
 
-/// Implicit-decompression MaxSim of one document: for each query token `i`,
-/// `maxes[i] = max over embeddings e of S[c_e][i] + Σ_pos fused[pos][code_e[pos]][i]`,
-/// where `ids` are the embeddings' centroids, `codes` their residual codes
-/// (`bpe` bytes each), `scores` is `S` (`k x nq`) and `fused` the interleaved lookup
-/// tables (`[pos][byte][i]`). `maxes` is overwritten (with -inf for an empty document).
-pub(crate) fn implicit_max(
-    scores: &[f32],
-    fused: &[f32],
-    nq: usize,
-    ids: &[u32],
-    codes: &[u8],
-    bpe: usize,
-    maxes: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { implicit_max_avx512(scores, fused, nq, ids, codes, bpe, maxes) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked above).
-            return unsafe { implicit_max_avx2(scores, fused, nq, ids, codes, bpe, maxes) };
-        }
-    }
-    implicit_max_any(scores, fused, nq, ids, codes, bpe, maxes)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn implicit_max_avx512(
-    scores: &[f32],
-    fused: &[f32],
-    nq: usize,
-    ids: &[u32],
-    codes: &[u8],
-    bpe: usize,
-    maxes: &mut [f32],
-) {
-    implicit_max_any(scores, fused, nq, ids, codes, bpe, maxes)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn implicit_max_avx2(
-    scores: &[f32],
-    fused: &[f32],
-    nq: usize,
-    ids: &[u32],
-    codes: &[u8],
-    bpe: usize,
-    maxes: &mut [f32],
-) {
-    implicit_max_any(scores, fused, nq, ids, codes, bpe, maxes)
+dispatch! {
+    /// Implicit-decompression MaxSim of one document: for each query token `i`,
+    /// `maxes[i] = max over embeddings e of S[c_e][i] + Σ_pos fused[pos][code_e[pos]][i]`,
+    /// where `ids` are the embeddings' centroids, `codes` their residual codes
+    /// (`bpe` bytes each), `scores` is `S` (`k x nq`) and `fused` the interleaved lookup
+    /// tables (`[pos][byte][i]`). `maxes` is overwritten (with -inf for an empty document).
+    fn implicit_max(
+        scores: &[f32],
+        fused: &[f32],
+        nq: usize,
+        ids: &[u32],
+        codes: &[u8],
+        bpe: usize,
+        maxes: &mut [f32]
+    ) => implicit_max_any
 }
 
 #[inline(always)]

@@ -5,9 +5,11 @@ mod exact;
 pub(crate) mod kernels;
 mod params;
 mod plaid;
+mod recall;
 mod searcher;
 mod topk;
 
 pub use exact::{dot, maxsim, query_centroid_scores};
 pub use params::{SearchHit, SearchParams};
+pub use recall::recall;
 pub use searcher::Searcher;

@@ -90,14 +90,4 @@ pub fn small_index(dir: &Path, config: BuildConfig) -> (Synthetic, BuildReport) 
     (synthetic, report)
 }
 
-/// Fraction of `truth`'s documents found in `got`.
-pub fn recall(got: &[tartan_engine::SearchHit], truth: &[tartan_engine::SearchHit]) -> f64 {
-    if truth.is_empty() {
-        return 1.0;
-    }
-    let found = truth
-        .iter()
-        .filter(|t| got.iter().any(|g| g.doc == t.doc))
-        .count();
-    found as f64 / truth.len() as f64
-}
+pub use tartan_engine::recall;
