@@ -14,7 +14,6 @@ use crate::format::{
     CENTROIDS, CENTROID_IDS, CENTROID_SCALES, CODEBOOKS, CODES, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC,
     DOC_OFFSETS, EMBEDDINGS, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
 };
-use crate::search::kernels::{centroid_max, Rows};
 
 /// A memory-mapped index. Opening maps the files and checks their headers, sizes and
 /// cross-file consistency (never reading the large arrays in full); searching then
@@ -257,23 +256,6 @@ impl Index {
     pub(crate) fn doc_centroids(&self, doc: usize, out: &mut Vec<u32>) -> Result<()> {
         let (a, b) = self.doc_range(doc);
         self.centroid_ids.get(doc, b - a, out)
-    }
-
-    /// Centroid interaction of document `doc` (`< num_documents`): folds the score
-    /// rows of its embeddings' centroids into `maxes` by maximum, skipping pruned
-    /// centroids. `ids` is scratch space.
-    #[inline]
-    pub(crate) fn centroid_interaction(
-        &self,
-        doc: usize,
-        rows: &Rows<'_>,
-        nq: usize,
-        maxes: &mut [f32],
-        ids: &mut Vec<u32>,
-    ) -> Result<()> {
-        self.doc_centroids(doc, ids)?;
-        centroid_max(ids, rows, nq, maxes);
-        Ok(())
     }
 
     /// Total bytes of the index files (meta.json included, embeddings.npy excluded).

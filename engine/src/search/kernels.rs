@@ -6,31 +6,30 @@
 //! kernel is compiled three times (AVX-512, AVX2 and the baseline) and chosen at run
 //! time; every variant adds in the same order, so all three give the same bits.
 
-/// The query-token score rows of the centroids a document's embeddings belong to.
-pub(crate) enum Rows<'a> {
-    /// Every centroid's row: `scores[c * nq..]` (`num_centroids x nq`).
-    All(&'a [f32]),
-    /// Only kept centroids: `table[slot[c] * nq..]`, `slot[c] == u32::MAX` for a pruned
-    /// centroid. Compact, so the rows stay in cache.
-    Kept {
-        /// Row of each centroid in `table`, `num_centroids` entries.
-        slot: &'a [u32],
-        /// Rows of the kept centroids.
-        table: &'a [f32],
-    },
+/// A lane value the centroid interaction takes maxima of: `f32` scores, or `i8`
+/// scores quantised for the pruned stage.
+pub(crate) trait Lane: Copy {
+    /// The larger of two values (either one when they are equal or unordered).
+    fn max_lane(self, other: Self) -> Self;
 }
 
-impl Rows<'_> {
-    /// The row of centroid `c`, `None` when it was pruned.
+impl Lane for f32 {
     #[inline(always)]
-    fn row(&self, c: usize, nq: usize) -> Option<&[f32]> {
-        match self {
-            Rows::All(scores) => Some(&scores[c * nq..(c + 1) * nq]),
-            Rows::Kept { slot, table } => match slot[c] {
-                u32::MAX => None,
-                j => Some(&table[j as usize * nq..(j as usize + 1) * nq]),
-            },
+    fn max_lane(self, other: Self) -> Self {
+        // Not `f32::max`: its NaN handling costs two instructions a vector, and the
+        // scores are finite.
+        if other > self {
+            other
+        } else {
+            self
         }
+    }
+}
+
+impl Lane for i8 {
+    #[inline(always)]
+    fn max_lane(self, other: Self) -> Self {
+        Ord::max(self, other)
     }
 }
 
@@ -38,7 +37,7 @@ impl Rows<'_> {
 /// AVX-512, for AVX2 and for the baseline, and chosen at run time (`$any` is
 /// `#[inline(always)]`, so each copy gets its instruction set's vector width).
 macro_rules! dispatch {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $any:ident) => {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $any:path) => {
         $(#[$doc])*
         pub(crate) fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
@@ -65,65 +64,66 @@ macro_rules! dispatch {
     };
 }
 
-/// Runs `$f::<W>(.., at, ..)` over lane blocks covering `0..$nq`: widths 32, 16, 8
+/// Runs `$f::<$g W>(.., at, ..)` over lane blocks covering `0..$nq`: widths 32, 16, 8
 /// and 1 (a macro rather than a closure, so the block functions inline into each
 /// `target_feature` variant and get its vector width).
 macro_rules! over_blocks {
-    ($nq:expr, $at:ident, $f:ident($($arg:expr),*)) => {{
+    ($nq:expr, $at:ident, $f:ident[$($g:tt)*]($($arg:expr),*)) => {{
         let nq: usize = $nq;
         let mut $at = 0usize;
         while nq - $at >= 32 {
-            $f::<32>($($arg),*);
+            $f::<$($g)* 32>($($arg),*);
             $at += 32;
         }
         if nq - $at >= 16 {
-            $f::<16>($($arg),*);
+            $f::<$($g)* 16>($($arg),*);
             $at += 16;
         }
         if nq - $at >= 8 {
-            $f::<8>($($arg),*);
+            $f::<$($g)* 8>($($arg),*);
             $at += 8;
         }
         while $at < nq {
-            $f::<1>($($arg),*);
+            $f::<$($g)* 1>($($arg),*);
             $at += 1;
         }
     }};
 }
 
 dispatch! {
-    /// `maxes[i] = max(maxes[i], row(c)[i])` over the centroid ids `ids` (ascending, each
-    /// below the number of centroids), skipping pruned centroids and repeats.
-    fn centroid_max(ids: &[u32], rows: &Rows<'_>, nq: usize, maxes: &mut [f32]) => centroid_max_any
+    /// `maxes[i] = max(maxes[i], table[c * nq + i])` over the centroid ids `ids` (each
+    /// below the number of rows of `table`): the centroid interaction of one document.
+    /// Rows of pruned centroids are zero in the pruned stage's table, so with maxima
+    /// starting at 0 they change nothing and need no branch; a repeated id is read
+    /// again rather than tested for (a maximum is idempotent, a branch would mispredict).
+    fn centroid_max(ids: &[u32], table: &[f32], nq: usize, maxes: &mut [f32]) => centroid_max_any::<f32>
+}
+
+dispatch! {
+    /// [`centroid_max`] over `i8` rows (the pruned stage's quantised table).
+    fn centroid_max_i8(ids: &[u32], table: &[i8], nq: usize, maxes: &mut [i8]) => centroid_max_any::<i8>
 }
 
 #[inline(always)]
-fn centroid_max_any(ids: &[u32], rows: &Rows<'_>, nq: usize, maxes: &mut [f32]) {
-    over_blocks!(nq, at, centroid_max_block(ids, rows, nq, at, maxes));
+fn centroid_max_any<T: Lane>(ids: &[u32], table: &[T], nq: usize, maxes: &mut [T]) {
+    over_blocks!(nq, at, centroid_max_block[T,](ids, table, nq, at, maxes));
 }
 
 #[inline(always)]
-fn centroid_max_block<const W: usize>(
+fn centroid_max_block<T: Lane, const W: usize>(
     ids: &[u32],
-    rows: &Rows<'_>,
+    table: &[T],
     nq: usize,
     at: usize,
-    maxes: &mut [f32],
+    maxes: &mut [T],
 ) {
-    let out: &mut [f32; W] = (&mut maxes[at..at + W]).try_into().expect("W lanes");
+    let out: &mut [T; W] = (&mut maxes[at..at + W]).try_into().expect("W lanes");
     let mut m = *out;
-    let mut last = u32::MAX;
     for &id in ids {
-        if id == last {
-            continue;
-        }
-        last = id;
-        let Some(row) = rows.row(id as usize, nq) else {
-            continue;
-        };
-        let row: &[f32; W] = row[at..at + W].try_into().expect("W lanes");
+        let start = id as usize * nq + at;
+        let row: &[T; W] = table[start..start + W].try_into().expect("W lanes");
         for (m, &s) in m.iter_mut().zip(row) {
-            *m = m.max(s);
+            *m = m.max_lane(s);
         }
     }
     *out = m;
@@ -159,7 +159,7 @@ fn implicit_max_any(
     over_blocks!(
         nq,
         at,
-        implicit_max_block(scores, fused, nq, at, ids, codes, bpe, maxes)
+        implicit_max_block[](scores, fused, nq, at, ids, codes, bpe, maxes)
     );
 }
 
@@ -254,37 +254,34 @@ mod tests {
     }
 
     #[test]
-    fn centroid_kernel_skips_pruned_centroids_and_equals_the_plain_loop() {
+    fn centroid_kernels_equal_the_plain_loop_with_repeats_and_zeroed_rows() {
         let k = 6;
         for nq in [1, 5, 16, 32, 40] {
             let scores = values(k * nq, 3);
             let ids = [0u32, 0, 2, 3, 3, 5];
-            // Centroid 2 pruned: the kept table holds rows 0, 1, 3, 4, 5.
-            let slot = [0, 1, u32::MAX, 2, 3, 4];
-            let table: Vec<f32> = [0, 1, 3, 4, 5]
-                .iter()
-                .flat_map(|&c| scores[c * nq..(c + 1) * nq].to_vec())
-                .collect();
-            for (rows, skip) in [
-                (Rows::All(&scores), None),
-                (
-                    Rows::Kept {
-                        slot: &slot,
-                        table: &table,
-                    },
-                    Some(2),
-                ),
-            ] {
-                let mut got = vec![-5.0; nq];
-                centroid_max(&ids, &rows, nq, &mut got);
+            for start in [-5.0f32, 0.0] {
+                let mut got = vec![start; nq];
+                centroid_max(&ids, &scores, nq, &mut got);
                 for (i, &g) in got.iter().enumerate() {
                     let want = ids
                         .iter()
-                        .filter(|&&c| Some(c) != skip)
                         .map(|&c| scores[c as usize * nq + i])
-                        .fold(-5.0f32, f32::max);
+                        .fold(start, f32::max);
                     assert_eq!(g, want, "nq {nq} lane {i}");
                 }
+            }
+            // i8 rows, centroid 2 zeroed (pruned): it changes nothing from 0.
+            let mut table: Vec<i8> = (0..k * nq).map(|x| ((x * 37) % 255) as i8).collect();
+            table[2 * nq..3 * nq].fill(0);
+            let mut got = vec![0i8; nq];
+            centroid_max_i8(&ids, &table, nq, &mut got);
+            for (i, &g) in got.iter().enumerate() {
+                let want = ids
+                    .iter()
+                    .filter(|&&c| c != 2)
+                    .map(|&c| table[c as usize * nq + i])
+                    .fold(0i8, i8::max);
+                assert_eq!(g, want, "i8, nq {nq} lane {i}");
             }
         }
     }

@@ -6,7 +6,7 @@
 //!    top-`nprobe` centroids.
 //! 3. Centroid interaction with pruning: a document scores `Σ_i max_e S[c(e)][i]`
 //!    where centroids whose best query-token score is below the threshold contribute
-//!    0; keep `ndocs`.
+//!    0 (computed over `S` quantised to `i8`, pruned rows zeroed); keep `ndocs`.
 //! 4. Centroid interaction without pruning on those; keep `ndocs / 4`.
 //! 5. Exact MaxSim on the decompressed embeddings by implicit decompression:
 //!    `q_i · (c + r) = S[c][i] + Σ_pos lut_i[pos][code[pos]]`, with the lookup tables
@@ -19,7 +19,7 @@
 use roaring::{MultiOps, RoaringBitmap};
 use tartan_quantize::{QueryLut, ResidualCodec};
 
-use super::kernels::{implicit_max, Rows};
+use super::kernels::{centroid_max, centroid_max_i8, implicit_max};
 use super::params::SearchHit;
 use super::topk::{keep_best, top_hits};
 use crate::error::{EngineError, Result};
@@ -43,10 +43,10 @@ pub(crate) struct Scratch {
     decoded: Vec<u32>,
     /// Stage 2 output.
     pub candidates: RoaringBitmap,
-    /// Row of each centroid in `kept_rows`, `u32::MAX` when pruned (stage 3).
-    slot: Vec<u32>,
-    /// Score rows of the centroids that pass the threshold (stage 3).
-    kept_rows: Vec<f32>,
+    /// S quantised to `i8`, rows of pruned centroids zero (stage 3).
+    pruned_rows: Vec<i8>,
+    /// Per-token maxima of one document in stage 3, quantised.
+    pruned_maxes: Vec<i8>,
     /// Per token: the floor of its probe list (stage 2).
     floors: Vec<f32>,
     /// Stage 3 output (score, doc), sorted by doc.
@@ -164,32 +164,33 @@ impl Scratch {
     /// Stage 3: centroid interaction with pruning over the candidates, keep `n`.
     pub fn interaction_pruned(&mut self, index: &Index, threshold: f32, n: usize) -> Result<()> {
         let nq = self.nq;
-        // The rows of the centroids that pass, copied into a compact table.
-        self.slot.clear();
-        self.kept_rows.clear();
+        // Every centroid's row of S quantised to i8, the rows of pruned centroids zero:
+        // the per-token maxima start at 0 (a pruned centroid contributes 0, as in
+        // colbert-ai), so a zero row changes nothing and the kernel reads one row an
+        // id with no indirection and no branch. At 32 tokens a row is 32 bytes, so the
+        // table (k x 32 bytes) stays in cache where S (k x 128 bytes) would not. The
+        // rounding (half of `scale`, 1/254 of the largest score, a token) only moves
+        // which documents stage 4 rescores in f32, and by less than the centroid-only
+        // approximation itself.
+        let largest = self.scores.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+        self.pruned_rows.clear();
         for row in self.scores.chunks_exact(nq) {
             if row.iter().copied().fold(f32::NEG_INFINITY, f32::max) >= threshold {
-                self.slot.push((self.kept_rows.len() / nq) as u32);
-                self.kept_rows.extend_from_slice(row);
+                self.pruned_rows
+                    .extend(row.iter().map(|&x| (x / scale).round() as i8));
             } else {
-                self.slot.push(u32::MAX);
+                self.pruned_rows.extend(std::iter::repeat_n(0, nq));
             }
         }
-        let rows = Rows::Kept {
-            slot: &self.slot,
-            table: &self.kept_rows,
-        };
+        self.pruned_maxes.resize(nq, 0);
         self.pruned.clear();
         for doc in self.candidates.iter() {
-            self.maxes.fill(0.0);
-            index.centroid_interaction(
-                doc as usize,
-                &rows,
-                nq,
-                &mut self.maxes,
-                &mut self.doc.ids,
-            )?;
-            self.pruned.push((self.maxes.iter().sum(), doc));
+            index.doc_centroids(doc as usize, &mut self.doc.ids)?;
+            self.pruned_maxes.fill(0);
+            centroid_max_i8(&self.doc.ids, &self.pruned_rows, nq, &mut self.pruned_maxes);
+            let sum: i32 = self.pruned_maxes.iter().map(|&m| i32::from(m)).sum();
+            self.pruned.push((sum as f32 * scale, doc));
         }
         keep_best(&mut self.pruned, n);
         self.pruned.sort_unstable_by_key(|&(_, d)| d);
@@ -201,14 +202,9 @@ impl Scratch {
         let nq = self.nq;
         self.shortlist.clear();
         for &(_, doc) in &self.pruned {
+            index.doc_centroids(doc as usize, &mut self.doc.ids)?;
             self.maxes.fill(f32::NEG_INFINITY);
-            index.centroid_interaction(
-                doc as usize,
-                &Rows::All(&self.scores),
-                nq,
-                &mut self.maxes,
-                &mut self.doc.ids,
-            )?;
+            centroid_max(&self.doc.ids, &self.scores, nq, &mut self.maxes);
             self.shortlist.push((self.maxes.iter().sum(), doc));
         }
         keep_best(&mut self.shortlist, n);
