@@ -193,6 +193,25 @@ fn implicit_max_block<const W: usize>(
     maxes[at..at + W].copy_from_slice(&m);
 }
 
+dispatch! {
+    /// `out[r * dim + d] = codes[r * dim + d] * scales[r]`: rows of the 8-bit centroid
+    /// table widened to f32 (`out` holds `scales.len() * dim` values).
+    fn widen_rows(codes: &[i8], scales: &[f32], dim: usize, out: &mut [f32]) => widen_rows_any
+}
+
+#[inline(always)]
+fn widen_rows_any(codes: &[i8], scales: &[f32], dim: usize, out: &mut [f32]) {
+    for ((dst, row), &s) in out
+        .chunks_exact_mut(dim)
+        .zip(codes.chunks_exact(dim))
+        .zip(scales)
+    {
+        for (d, &x) in dst.iter_mut().zip(row) {
+            *d = f32::from(x) * s;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
