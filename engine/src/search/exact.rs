@@ -6,7 +6,9 @@
 use rayon::prelude::*;
 
 use super::params::SearchHit;
-use super::plaid::{centroid_scores, check_query, implicit_maxsim, DocScratch, Scratch};
+use super::plaid::{
+    centroid_scores, check_query, implicit_maxsim, rows_dot_query, DocScratch, Scratch,
+};
 use super::topk::{keep_best, top_hits};
 use crate::error::{EngineError, Result};
 use crate::index::Index;
@@ -78,17 +80,7 @@ impl Index {
                     // sims = E_block · Qᵀ, m x nq.
                     sims.clear();
                     sims.resize(m * nq, 0.0);
-                    let e = faer::MatRef::from_row_major_slice(&all[a * dim..b * dim], m, dim);
-                    let q = faer::MatRef::from_row_major_slice(query, nq, dim);
-                    let dst = faer::MatMut::from_row_major_slice_mut(&mut sims, m, nq);
-                    faer::linalg::matmul::matmul(
-                        dst,
-                        faer::Accum::Replace,
-                        e,
-                        q.transpose(),
-                        1.0f32,
-                        faer::Par::Seq,
-                    );
+                    rows_dot_query(&all[a * dim..b * dim], dim, query, nq, &mut sims);
                     let mut maxes = vec![f32::NEG_INFINITY; nq];
                     for doc in first..last {
                         let (da, db) = self.doc_range(doc);

@@ -300,13 +300,20 @@ pub(crate) fn centroid_scores(
     let k = centroids.len() / dim;
     out.clear();
     out.resize(k * nq, 0.0);
-    let c = faer::MatRef::from_row_major_slice(centroids, k, dim);
+    rows_dot_query(centroids, dim, query, nq, out);
+}
+
+/// `out = R · Qᵀ` (`m x nq`, row-major) for `rows` (`m x dim`) and the query
+/// (`nq x dim`), single-threaded (faer). `out` holds exactly `m * nq` values.
+pub(crate) fn rows_dot_query(rows: &[f32], dim: usize, query: &[f32], nq: usize, out: &mut [f32]) {
+    let m = rows.len() / dim;
+    let r = faer::MatRef::from_row_major_slice(rows, m, dim);
     let q = faer::MatRef::from_row_major_slice(query, nq, dim);
-    let dst = faer::MatMut::from_row_major_slice_mut(out.as_mut_slice(), k, nq);
+    let dst = faer::MatMut::from_row_major_slice_mut(out, m, nq);
     faer::linalg::matmul::matmul(
         dst,
         faer::Accum::Replace,
-        c,
+        r,
         q.transpose(),
         1.0f32,
         faer::Par::Seq,
@@ -339,7 +346,6 @@ pub(crate) fn centroid_scores_i8(
     let k = scales.len();
     out.clear();
     out.resize(k * nq, 0.0);
-    let q = faer::MatRef::from_row_major_slice(query, nq, dim);
     for (first, (rows, row_scales)) in codes
         .chunks(CENTROID_BLOCK * dim)
         .zip(scales.chunks(CENTROID_BLOCK))
@@ -349,16 +355,7 @@ pub(crate) fn centroid_scores_i8(
         block.resize(n * dim, 0.0);
         widen_rows(rows, row_scales, dim, block);
         let at = first * CENTROID_BLOCK * nq;
-        let c = faer::MatRef::from_row_major_slice(block.as_slice(), n, dim);
-        let dst = faer::MatMut::from_row_major_slice_mut(&mut out[at..at + n * nq], n, nq);
-        faer::linalg::matmul::matmul(
-            dst,
-            faer::Accum::Replace,
-            c,
-            q.transpose(),
-            1.0f32,
-            faer::Par::Seq,
-        );
+        rows_dot_query(block, dim, query, nq, &mut out[at..at + n * nq]);
     }
 }
 
