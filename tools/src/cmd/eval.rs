@@ -489,23 +489,20 @@ fn write_run(
     Ok((back, removed))
 }
 
-/// Mean over queries of |approx top-n ∩ exact top-n| / |exact top-n|.
+/// Mean over queries of |approx top-n ∩ exact top-n| / |exact top-n| (queries with no
+/// exact hits are left out; 0 when none is left).
 fn overlap_at(approx: &[Vec<SearchHit>], exact: &[Vec<SearchHit>], n: usize) -> f64 {
-    let mut total = 0.0;
-    let mut counted = 0usize;
-    for (a, e) in approx.iter().zip(exact) {
-        let truth: Vec<u32> = e.iter().take(n).map(|h| h.doc).collect();
-        if truth.is_empty() {
-            continue;
-        }
-        let found = a.iter().take(n).filter(|h| truth.contains(&h.doc)).count();
-        total += found as f64 / truth.len() as f64;
-        counted += 1;
-    }
-    if counted == 0 {
+    let top = |h: &[SearchHit]| h[..n.min(h.len())].to_vec();
+    let per: Vec<f64> = approx
+        .iter()
+        .zip(exact)
+        .filter(|(_, e)| !e.is_empty() && n > 0)
+        .map(|(a, e)| tartan_engine::recall(&top(a), &top(e)))
+        .collect();
+    if per.is_empty() {
         0.0
     } else {
-        total / counted as f64
+        per.iter().sum::<f64>() / per.len() as f64
     }
 }
 
