@@ -217,53 +217,39 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
     let params = args.params.params(k);
     let measures = metrics::default_measures();
 
+    // One searched method: its run file, its metrics and its latency.
+    let report_method = |hits: &(Vec<Vec<SearchHit>>, Vec<Duration>),
+                         file: &str,
+                         tag: &str,
+                         qps_parallel: Option<f64>|
+     -> Result<(MethodReport, usize)> {
+        let run_file = output.join(file);
+        let (run, removed) = write_run(&index, &queries, &hits.0, &run_file, tag)?;
+        let report = MethodReport {
+            metrics: metrics::mean(&qrels, &run, &measures)?,
+            run_file,
+            latency_search: LatencySummary::of(&hits.1),
+            qps_parallel,
+        };
+        Ok((report, removed))
+    };
+
     let plaid_hits = timed_searches(&index, &encoded, |q| index.search(q, &params))?;
     let qps_parallel = parallel_qps(&index, &encoded, &params)?;
-    let (plaid_run, plaid_removed) = write_run(
-        &index,
-        &queries,
-        &plaid_hits.0,
-        &output.join("run.plaid.trec"),
+    let (plaid, plaid_removed) = report_method(
+        &plaid_hits,
+        "run.plaid.trec",
         "tartan-plaid",
+        Some(qps_parallel),
     )?;
-    let plaid = MethodReport {
-        metrics: metrics::mean(&qrels, &plaid_run, &measures)?,
-        run_file: output.join("run.plaid.trec"),
-        latency_search: LatencySummary::of(&plaid_hits.1),
-        qps_parallel: Some(qps_parallel),
-    };
 
     let exact = if args.compare_exact {
         let exact_hits = timed_searches(&index, &encoded, |q| index.search_exact(q, k))?;
-        let (exact_run, _) = write_run(
-            &index,
-            &queries,
-            &exact_hits.0,
-            &output.join("run.exact.trec"),
-            "tartan-exact",
-        )?;
         // The codec's ceiling: every document's decompressed embeddings, no pruning.
         let ceiling_hits = timed_searches(&index, &encoded, |q| index.search_exhaustive(q, k))?;
-        let (ceiling_run, _) = write_run(
-            &index,
-            &queries,
-            &ceiling_hits.0,
-            &output.join("run.ceiling.trec"),
-            "tartan-exhaustive",
-        )?;
         Some(Comparison {
-            exact: MethodReport {
-                metrics: metrics::mean(&qrels, &exact_run, &measures)?,
-                run_file: output.join("run.exact.trec"),
-                latency_search: LatencySummary::of(&exact_hits.1),
-                qps_parallel: None,
-            },
-            ceiling: MethodReport {
-                metrics: metrics::mean(&qrels, &ceiling_run, &measures)?,
-                run_file: output.join("run.ceiling.trec"),
-                latency_search: LatencySummary::of(&ceiling_hits.1),
-                qps_parallel: None,
-            },
+            exact: report_method(&exact_hits, "run.exact.trec", "tartan-exact", None)?.0,
+            ceiling: report_method(&ceiling_hits, "run.ceiling.trec", "tartan-exhaustive", None)?.0,
             plaid_of_exact: overlap_at(&plaid_hits.0, &exact_hits.0, 10),
             ceiling_of_exact: overlap_at(&ceiling_hits.0, &exact_hits.0, 10),
             plaid_of_ceiling: overlap_at(&plaid_hits.0, &ceiling_hits.0, 10),
