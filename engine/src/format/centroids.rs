@@ -28,11 +28,9 @@ pub fn quantize(data: &[f32], dim: usize) -> (Vec<i8>, Vec<f32>) {
 
 /// The centroids `codes * scales` (`k x dim`), as search and the builder use them.
 pub fn dequantize(codes: &[i8], scales: &[f32], dim: usize) -> Vec<f32> {
-    codes
-        .chunks_exact(dim)
-        .zip(scales)
-        .flat_map(|(row, &s)| row.iter().map(move |&q| f32::from(q) * s))
-        .collect()
+    let mut out = vec![0.0; scales.len() * dim];
+    crate::search::kernels::widen_rows(codes, scales, dim, &mut out);
+    out
 }
 
 #[cfg(test)]

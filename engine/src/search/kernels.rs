@@ -1,6 +1,9 @@
-//! The two per-document inner loops of PLAID, compiled for the CPU at hand.
+//! PLAID's inner loops, compiled for the CPU at hand: the two per-document ones
+//! (centroid interaction, implicit-decompression MaxSim) and the widening of the
+//! 8-bit centroid table.
 //!
-//! Both keep one running value a query token ("lane") and update all lanes at once:
+//! The per-document loops keep one running value a query token ("lane") and update
+//! all lanes at once:
 //! a query's lanes are processed in blocks of 32, 16, 8 and 1, each block's
 //! accumulator a fixed-size array the compiler holds in vector registers. Each
 //! kernel is compiled three times (AVX-512, AVX2 and the baseline) and chosen at run

@@ -418,7 +418,7 @@ pub(crate) fn implicit_maxsim(
     let codes = index.codes.as_slice();
     let (a, b) = index.doc_range(doc as usize);
     index.doc_centroids(doc as usize, &mut scratch.ids)?;
-    let DocScratch { maxes, ids, .. } = scratch;
+    let DocScratch { maxes, ids } = scratch;
     implicit_max(scores, fused, nq, ids, &codes[a * bpe..b * bpe], bpe, maxes);
     Ok(if a == b { 0.0 } else { maxes.iter().sum() })
 }
