@@ -59,13 +59,7 @@ fn fixture() -> Fixture {
     }
     builder.finish(&NoProgress).expect("build");
     let index = Index::open(&dir).expect("open");
-    let queries = (0..32)
-        .map(|j| {
-            let mut q = Vec::new();
-            synthetic.query(j, &mut q);
-            q
-        })
-        .collect();
+    let queries = synthetic.queries(32);
     Fixture {
         index,
         queries,

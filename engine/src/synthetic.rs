@@ -177,6 +177,17 @@ impl Synthetic {
         }
     }
 
+    /// Queries `0..n`, each `query_tokens x dim` (see [`Synthetic::query`]).
+    pub fn queries(&self, n: usize) -> Vec<Vec<f32>> {
+        (0..n)
+            .map(|j| {
+                let mut q = Vec::new();
+                self.query(j, &mut q);
+                q
+            })
+            .collect()
+    }
+
     fn push_token(&self, rng: &mut Xoshiro256PlusPlus, word: &[f32], out: &mut Vec<f32>) {
         let start = out.len();
         let mut noise = vec![0f32; word.len()];

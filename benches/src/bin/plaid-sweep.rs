@@ -95,13 +95,7 @@ fn synthetic_queries(index: &Index, n: usize) -> Result<Vec<Vec<f32>>> {
         seed: field("seed")?,
         ..SyntheticConfig::default()
     });
-    Ok((0..n)
-        .map(|j| {
-            let mut q = Vec::new();
-            synthetic.query(j, &mut q);
-            q
-        })
-        .collect())
+    Ok(synthetic.queries(n))
 }
 
 fn main() -> Result<()> {
@@ -126,6 +120,12 @@ fn main() -> Result<()> {
         None => synthetic_queries(&index, args.limit)?,
     };
     let queries: Vec<&[f32]> = owned.iter().map(Vec::as_slice).collect();
+    if queries.is_empty() {
+        bail!(
+            "no queries to sweep (--limit {} over the query file)",
+            args.limit
+        );
+    }
     let grid: Vec<Point> = if args.grid.is_empty() {
         let d10 = Point::defaults(10);
         let d100 = Point::defaults(100);

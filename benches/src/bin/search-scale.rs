@@ -346,13 +346,7 @@ fn peak_rss() -> u64 {
 }
 
 fn search_phase(args: &Args, synthetic: &Synthetic, dir: &Path, threads: usize) -> Result<Value> {
-    let queries: Vec<Vec<f32>> = (0..args.queries.max(1))
-        .map(|j| {
-            let mut q = Vec::new();
-            synthetic.query(j, &mut q);
-            q
-        })
-        .collect();
+    let queries: Vec<Vec<f32>> = synthetic.queries(args.queries.max(1));
     let opened = Instant::now();
     let index = Index::open(dir)?;
     let open_ms = opened.elapsed().as_secs_f64() * 1000.0;

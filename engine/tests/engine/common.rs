@@ -54,13 +54,7 @@ pub fn fixture() -> &'static Fixture {
         };
         let report = build_synthetic(&synthetic, &dir, config);
         let index = Index::open(&dir).unwrap();
-        let queries = (0..100)
-            .map(|j| {
-                let mut q = Vec::new();
-                synthetic.query(j, &mut q);
-                q
-            })
-            .collect();
+        let queries = synthetic.queries(100);
         Fixture {
             synthetic,
             index,
