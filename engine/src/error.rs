@@ -102,6 +102,30 @@ pub enum EngineError {
     /// Fix: build with `BuildConfig::keep_embeddings = true`.
     #[error("this index keeps no uncompressed embeddings (build with keep_embeddings)")]
     NoEmbeddings,
+    /// The index directory does not exist.
+    #[error("index directory {path} does not exist")]
+    NoIndex {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Another process holds the index's writer lock.
+    /// Fix: wait for that writer to finish (or stop it).
+    #[error("{path}: the index is being written by process {pid}; one writer at a time")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// The holder's process id.
+        pid: u32,
+    },
+    /// The index is in an older format that can be read but not written.
+    /// Fix: `tartan upgrade --index DIR` (writes a new generation in the current format).
+    #[error("{path}: format version {found} is read-only; upgrade the index to change it")]
+    ReadOnlyFormat {
+        /// The index directory.
+        path: PathBuf,
+        /// Its format version.
+        found: u32,
+    },
     /// Training or using the centroids or the residual codec failed.
     #[error(transparent)]
     Quantize(#[from] tartan_quantize::QuantizeError),
@@ -113,6 +137,17 @@ impl EngineError {
         EngineError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// An [`EngineError::MissingFile`] when `source` is "not found", else an
+    /// [`EngineError::Io`]: the error of opening a file the index needs.
+    pub(crate) fn open(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            EngineError::MissingFile { path }
+        } else {
+            EngineError::Io { path, source }
         }
     }
 

@@ -22,7 +22,10 @@ mod error;
 pub mod format;
 mod index;
 mod search;
+mod segment;
 pub mod synthetic;
+mod verify;
+mod writer;
 
 pub use build::{
     build_from_npy, BuildConfig, BuildProgress, BuildReport, IndexBuilder, NoProgress,
@@ -32,3 +35,5 @@ pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_V
 pub use index::Index;
 pub use search::{dot, maxsim, query_centroid_scores, recall, SearchHit, SearchParams, Searcher};
 pub use tartan_quantize::CodecKind;
+pub use verify::VerifyReport;
+pub use writer::{CommitReport, IndexWriter, MAX_SEGMENTS};

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::config::{BuildConfig, BuildProgress, BuildReport};
 use super::pipeline::{build, Corpus, Source, SPILL, SPILL_HEADER_LEN};
-use super::staging::Staging;
+use super::target::Target;
 use super::train::check_finite;
 use crate::error::{EngineError, Result};
 use crate::format::npy::map_file;
@@ -26,7 +26,7 @@ pub struct IndexBuilder {
     target: PathBuf,
     dim: usize,
     config: BuildConfig,
-    staging: Staging,
+    target_dir: Target,
     spill: BufWriter<File>,
     spill_path: PathBuf,
     doc_offsets: Vec<u64>,
@@ -39,7 +39,7 @@ impl std::fmt::Debug for IndexBuilder {
             .field("target", &self.target)
             .field("dim", &self.dim)
             .field("documents", &self.ids.len())
-            .field("staging", &self.staging.path())
+            .field("root", &self.target_dir.root())
             .finish_non_exhaustive()
     }
 }
@@ -52,8 +52,8 @@ impl IndexBuilder {
     /// `chunk_size`, or a codec that cannot code `dim`.
     pub fn new(out_dir: &Path, dim: usize, config: BuildConfig) -> Result<Self> {
         check_config(dim, &config)?;
-        let staging = Staging::create(out_dir, config.overwrite)?;
-        let spill_path = staging.file(SPILL);
+        let target_dir = Target::create(out_dir, config.overwrite)?;
+        let spill_path = target_dir.scratch_file(SPILL);
         let file = File::create(&spill_path).map_err(|e| EngineError::io(&spill_path, e))?;
         let mut spill = BufWriter::with_capacity(1 << 20, file);
         // Padding before the data: the file is never empty, so it always maps (an empty
@@ -65,7 +65,7 @@ impl IndexBuilder {
             target: out_dir.to_path_buf(),
             dim,
             config,
-            staging,
+            target_dir,
             spill,
             spill_path,
             doc_offsets: vec![0],
@@ -123,7 +123,7 @@ impl IndexBuilder {
         let IndexBuilder {
             dim,
             config,
-            staging,
+            target_dir,
             spill,
             spill_path,
             doc_offsets,
@@ -147,7 +147,7 @@ impl IndexBuilder {
             ids: &ids,
         };
         build(
-            staging,
+            target_dir,
             &corpus,
             &config,
             progress,

@@ -10,7 +10,6 @@ use roaring::RoaringBitmap;
 use tartan_quantize::{Centroids, ResidualCodec};
 
 use super::config::BuildProgress;
-use super::staging::Staging;
 use crate::error::{EngineError, Result};
 use crate::format::doc_centroids::DocCentroidsWriter;
 use crate::format::npy::{Dtype, NpyWriter};
@@ -28,7 +27,7 @@ pub(crate) fn compress(
     codec: &ResidualCodec,
     chunk_size: usize,
     keep: bool,
-    staging: &Staging,
+    dir: &std::path::Path,
     progress: &dyn BuildProgress,
 ) -> Result<Vec<RoaringBitmap>> {
     let dim = centroids.dim();
@@ -36,11 +35,11 @@ pub(crate) fn compress(
     let k = centroids.len();
     let bpe = codec.bytes_per_embedding();
     let num_docs = doc_offsets.len() - 1;
-    let mut codes_out = NpyWriter::create(&staging.file(CODES), Dtype::U8, &[n, bpe])?;
-    let mut ids_out = DocCentroidsWriter::create(&staging.file(CENTROID_IDS), k)?;
+    let mut codes_out = NpyWriter::create(&dir.join(CODES), Dtype::U8, &[n, bpe])?;
+    let mut ids_out = DocCentroidsWriter::create(&dir.join(CENTROID_IDS), k)?;
     let mut kept_out = if keep {
         Some(NpyWriter::create(
-            &staging.file(EMBEDDINGS),
+            &dir.join(EMBEDDINGS),
             Dtype::F32,
             &[n, dim],
         )?)

@@ -79,4 +79,9 @@ pub struct BuildReport {
     pub bytes_embeddings: u64,
     /// Wall-clock seconds of the build (from `finish`, or the whole `build_from_npy`).
     pub seconds: f64,
+    /// The generation the build committed (1 for a new index).
+    pub generation: u64,
+    /// What the build cleaned up on the way (files of interrupted builds, a replaced
+    /// generation), one line each, for the caller to report.
+    pub notes: Vec<String>,
 }

@@ -7,12 +7,13 @@
 //! the target and rename it into place last.
 
 mod builder;
-mod compress;
+pub(crate) mod compress;
 mod config;
 mod npy_input;
-mod pipeline;
-mod staging;
-mod train;
+pub(crate) mod pipeline;
+pub(crate) mod segment_writer;
+pub(crate) mod target;
+pub(crate) mod train;
 
 pub use builder::IndexBuilder;
 pub use config::{BuildConfig, BuildProgress, BuildReport, NoProgress};

@@ -10,7 +10,7 @@ use memmap2::Mmap;
 use super::builder::{check_config, IndexBuilder};
 use super::config::{BuildConfig, BuildProgress, BuildReport};
 use super::pipeline::{build, Corpus, Source};
-use super::staging::Staging;
+use super::target::Target;
 use crate::error::{EngineError, Result};
 use crate::format::npy::{map_file, parse_header, Dtype, NpyHeader};
 
@@ -79,7 +79,7 @@ pub fn build_from_npy(
     let data = &emb_map[emb_header.data_offset..];
     match bytemuck::try_cast_slice::<u8, f32>(data) {
         Ok(embeddings) => {
-            let staging = Staging::create(out_dir, config.overwrite)?;
+            let target = Target::create(out_dir, config.overwrite)?;
             let corpus = Corpus {
                 embeddings,
                 dim,
@@ -87,7 +87,7 @@ pub fn build_from_npy(
                 ids: &ids,
             };
             build(
-                staging,
+                target,
                 &corpus,
                 &config,
                 progress,

@@ -1,56 +1,42 @@
 //! The build itself, shared by [`super::IndexBuilder`] and [`super::build_from_npy`]:
-//! train, compress, write every file into the staging directory (meta.json last),
-//! publish.
+//! train, write the codec and the first segment, commit generation 1 (or the next
+//! generation of the index being replaced).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use roaring::RoaringBitmap;
 use tartan_quantize::ResidualCodec;
 
-use super::compress::compress;
 use super::config::{BuildConfig, BuildProgress, BuildReport};
-use super::staging::Staging;
+use super::segment_writer::{sum_files, write_segment, SegmentPlan};
+use super::target::Target;
 use super::train::train;
 use crate::error::{EngineError, Result};
-use crate::format::elias_fano;
-use crate::format::meta::{BuildParams, IndexMeta, FORMAT_NAME, FORMAT_VERSION};
+use crate::format::manifest::{sync_dir, Manifest, SEGMENTED_VERSION};
+use crate::format::meta::{BuildParams, FORMAT_NAME};
 use crate::format::npy::write_array;
-use crate::format::table::write_table;
-use crate::format::{
-    CENTROIDS, CENTROID_SCALES, CODEBOOKS, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS,
-    EMBEDDINGS, META, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
-};
+use crate::format::{CENTROIDS, CENTROID_SCALES, CODEBOOKS, CUTOFFS, EMBEDDINGS, WEIGHTS};
+
+pub(crate) use super::segment_writer::Corpus;
 
 /// Bytes of padding before the data of the builder's spill file (see IndexBuilder::new).
 pub(crate) const SPILL_HEADER_LEN: usize = 128;
 
-/// The corpus being indexed.
-pub(crate) struct Corpus<'a> {
-    /// `num_embeddings x dim`, documents contiguous and in order.
-    pub embeddings: &'a [f32],
-    pub dim: usize,
-    /// `num_documents + 1` offsets into the embeddings.
-    pub doc_offsets: &'a [u64],
-    pub ids: &'a [String],
-}
-
 /// Where the corpus's embeddings live.
 pub(crate) enum Source {
-    /// The builder's spill file ([`SPILL`]) in the staging directory: removed once
-    /// compressed.
+    /// The builder's spill file ([`SPILL`]) in the target's scratch space: removed
+    /// once compressed.
     Spilled,
     /// Outside the index (the caller's .npy files).
     External,
 }
 
-/// The builder's spill file in the staging directory, gone before the index is published.
+/// The builder's spill file, gone before the index is published.
 pub(crate) const SPILL: &str = "embeddings.spill";
 
-/// Builds the index from `corpus` into `staging` and publishes it.
+/// Builds the index from `corpus` into `target` and publishes it.
 pub(crate) fn build(
-    staging: Staging,
+    target: Target,
     corpus: &Corpus<'_>,
     config: &BuildConfig,
     progress: &dyn BuildProgress,
@@ -66,65 +52,41 @@ pub(crate) fn build(
     check_unique(corpus.ids)?;
 
     let trained = train(corpus.embeddings, dim, config, progress)?;
-    let postings = compress(
-        corpus.embeddings,
-        corpus.doc_offsets,
-        &trained.centroids,
+    let names = target.names();
+    let codec_dir = target.root().join(&names.codec_dir);
+    write_codec_dir(
+        &codec_dir,
         &trained.codec,
-        config.chunk_size,
-        config.keep_embeddings,
-        &staging,
+        &trained.centroid_codes,
+        &trained.centroid_scales,
+    )?;
+    let plan = SegmentPlan {
+        centroids: &trained.centroids,
+        codec: &trained.codec,
+        chunk_size: config.chunk_size,
+        keep_embeddings: config.keep_embeddings,
+        trained: true,
+    };
+    let entry = write_segment(
+        &target.root().join(&names.segment),
+        &names.segment,
+        corpus,
+        &plan,
         progress,
     )?;
     if let Source::Spilled = source {
-        let spill = staging.file(SPILL);
+        let spill = target.scratch_file(SPILL);
         std::fs::remove_file(&spill).map_err(|e| EngineError::io(&spill, e))?;
     }
-
-    progress.stage("write", 4);
     let k = trained.centroids.len();
-    write_array(&staging.file(CENTROIDS), &[k, dim], &trained.centroid_codes)?;
-    write_array(
-        &staging.file(CENTROID_SCALES),
-        &[k],
-        &trained.centroid_scales,
-    )?;
-    write_codec(&staging, &trained.codec)?;
-    write_array(
-        &staging.file(DOC_OFFSETS),
-        &[num_docs + 1],
-        corpus.doc_offsets,
-    )?;
-    progress.advance(1);
-    write_postings(&staging.file(POSTINGS), &postings, num_docs)?;
-    drop(postings);
-    progress.advance(1);
-    write_table(
-        &staging.file(DOC_IDS),
-        DOC_IDS_MAGIC,
-        corpus.ids.iter().map(|s| s.as_bytes()),
-    )?;
-    progress.advance(1);
-
-    let files = file_sizes(staging.path())?;
-    let bytes_embeddings = files.get(EMBEDDINGS).copied().unwrap_or(0);
-    let bytes_total = files.values().sum::<u64>() - bytes_embeddings;
-    let empty_documents = corpus
-        .doc_offsets
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .count();
-    let meta = IndexMeta {
+    let manifest = Manifest {
         format: FORMAT_NAME.into(),
-        format_version: FORMAT_VERSION,
+        format_version: SEGMENTED_VERSION,
+        generation: names.generation,
         dim,
         codec: trained.codec.kind(),
         bytes_per_code: trained.codec.bytes_per_embedding(),
-        num_documents: num_docs,
-        num_embeddings: n,
         num_centroids: k,
-        empty_documents,
-        has_embeddings: config.keep_embeddings,
         build: BuildParams {
             seed: config.seed,
             kmeans_iterations: config.kmeans_iterations,
@@ -134,13 +96,17 @@ pub(crate) fn build(
             created_by: concat!("tartan-engine ", env!("CARGO_PKG_VERSION")).into(),
         },
         encoder: config.encoder.clone(),
-        files,
+        codec_dir: names.codec_dir.clone(),
+        codec_files: sum_files(&codec_dir)?,
+        next_file_number: names.next_file_number,
+        segments: vec![entry],
     };
-    // meta.json is written last: a directory without it never opens.
-    meta.write(staging.path())?;
-    let bytes_total = bytes_total + std::fs::metadata(staging.file(META)).map_or(0, |m| m.len());
-    progress.advance(1);
-    staging.publish()?;
+    let notes = target.publish(&manifest)?;
+    let bytes_embeddings = manifest.segments[0]
+        .files
+        .get(EMBEDDINGS)
+        .map_or(0, |f| f.size);
+    let bytes_total = manifest_bytes(&manifest);
     Ok(BuildReport {
         num_documents: num_docs,
         num_embeddings: n,
@@ -149,10 +115,58 @@ pub(crate) fn build(
         bytes_per_embedding: bytes_total as f64 / n as f64,
         bytes_embeddings,
         seconds: started.elapsed().as_secs_f64(),
+        generation: manifest.generation,
+        notes,
     })
 }
 
-fn check_unique(ids: &[String]) -> Result<()> {
+/// Bytes of the files a manifest lists, kept embeddings excluded, the manifest itself
+/// (as serialised) included.
+pub(crate) fn manifest_bytes(manifest: &Manifest) -> u64 {
+    let codec: u64 = manifest.codec_files.values().map(|f| f.size).sum();
+    let segments: u64 = manifest
+        .segments
+        .iter()
+        .map(|s| {
+            s.files
+                .iter()
+                .filter(|(name, _)| name.as_str() != EMBEDDINGS)
+                .map(|(_, f)| f.size)
+                .sum::<u64>()
+                + s.deletes.as_ref().map_or(0, |d| d.sum.size)
+        })
+        .sum();
+    let own = serde_json::to_vec_pretty(manifest).map_or(0, |v| v.len() as u64);
+    codec + segments + own
+}
+
+/// Writes the centroids and codec files into `dir` (created here), synced.
+pub(crate) fn write_codec_dir(
+    dir: &Path,
+    codec: &ResidualCodec,
+    centroid_codes: &[i8],
+    centroid_scales: &[f32],
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    let k = centroid_scales.len();
+    let dim = codec.dim();
+    write_array(&dir.join(CENTROIDS), &[k, dim], centroid_codes)?;
+    write_array(&dir.join(CENTROID_SCALES), &[k], centroid_scales)?;
+    match codec {
+        ResidualCodec::Product(p) => {
+            let sub_dim = p.sub_dim();
+            let shape = [p.dim() / sub_dim, tartan_quantize::CODEBOOK_SIZE, sub_dim];
+            write_array(&dir.join(CODEBOOKS), &shape, p.codebooks())?;
+        }
+        ResidualCodec::Scalar(s) => {
+            write_array(&dir.join(CUTOFFS), &[s.cutoffs().len()], s.cutoffs())?;
+            write_array(&dir.join(WEIGHTS), &[s.weights().len()], s.weights())?;
+        }
+    }
+    sync_dir(dir)
+}
+
+pub(crate) fn check_unique(ids: &[String]) -> Result<()> {
     let mut order: Vec<u32> = (0..ids.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
     match order
@@ -164,56 +178,4 @@ fn check_unique(ids: &[String]) -> Result<()> {
         }),
         None => Ok(()),
     }
-}
-
-fn write_codec(staging: &Staging, codec: &ResidualCodec) -> Result<()> {
-    match codec {
-        ResidualCodec::Product(p) => {
-            let sub_dim = p.sub_dim();
-            let shape = [p.dim() / sub_dim, tartan_quantize::CODEBOOK_SIZE, sub_dim];
-            write_array(&staging.file(CODEBOOKS), &shape, p.codebooks())
-        }
-        ResidualCodec::Scalar(s) => {
-            write_array(&staging.file(CUTOFFS), &[s.cutoffs().len()], s.cutoffs())?;
-            write_array(&staging.file(WEIGHTS), &[s.weights().len()], s.weights())
-        }
-    }
-}
-
-fn write_postings(path: &Path, postings: &[RoaringBitmap], num_docs: usize) -> Result<()> {
-    let universe = u32::try_from(num_docs).map_err(|_| EngineError::InvalidConfig {
-        reason: format!("{num_docs} documents do not fit u32 document numbers"),
-    })?;
-    let mut blob = Vec::new();
-    let mut ends = Vec::with_capacity(postings.len());
-    let mut docs = Vec::new();
-    for p in postings {
-        docs.clear();
-        docs.extend(p.iter());
-        elias_fano::encode(&docs, universe, &mut blob)
-            .map_err(|reason| EngineError::corrupt(path, reason))?;
-        ends.push(blob.len());
-    }
-    let records = ends
-        .iter()
-        .scan(0usize, |start, &end| {
-            let r = &blob[*start..end];
-            *start = end;
-            Some(r)
-        })
-        .collect::<Vec<_>>();
-    write_table(path, POSTINGS_MAGIC, records.into_iter())
-}
-
-fn file_sizes(dir: &Path) -> Result<BTreeMap<String, u64>> {
-    let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
-        let entry = entry.map_err(|e| EngineError::io(dir, e))?;
-        let len = entry
-            .metadata()
-            .map_err(|e| EngineError::io(entry.path(), e))?
-            .len();
-        files.insert(entry.file_name().to_string_lossy().into_owned(), len);
-    }
-    Ok(files)
 }

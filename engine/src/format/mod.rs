@@ -35,8 +35,10 @@
 //! last, and renames the directory into place as its final step.
 
 pub mod centroids;
+pub mod checksum;
 pub mod doc_centroids;
 pub mod elias_fano;
+pub mod manifest;
 pub mod meta;
 pub mod npy;
 pub mod table;

@@ -453,6 +453,11 @@ impl<T: Element> MappedArray<T> {
     pub fn file_len(&self) -> usize {
         self.map.len()
     }
+
+    /// The whole file, header included (what its checksum covers).
+    pub fn file_bytes(&self) -> &[u8] {
+        &self.map
+    }
 }
 
 /// Checks a header's dtype and shape against what is expected.

@@ -158,6 +158,11 @@ impl Table {
     pub fn file_len(&self) -> usize {
         self.map.len()
     }
+
+    /// The whole file, header included (what its checksum covers).
+    pub fn file_bytes(&self) -> &[u8] {
+        &self.map
+    }
 }
 
 #[cfg(test)]

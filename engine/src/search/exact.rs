@@ -59,23 +59,37 @@ impl Index {
     /// Errors: [`EngineError::NoEmbeddings`] when the index was built without
     /// `keep_embeddings`; the query errors of [`Index::search`].
     pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<SearchHit>> {
-        let kept = self.embeddings.as_ref().ok_or(EngineError::NoEmbeddings)?;
+        if !self.has_embeddings() {
+            return Err(EngineError::NoEmbeddings);
+        }
         let dim = self.dim();
         let nq = check_query(query, dim)?;
         if k == 0 {
             return Ok(Vec::new());
         }
-        let all = kept.as_slice();
-        let blocks = self.num_documents().div_ceil(DOC_BLOCK);
-        let mut best: Vec<(f32, u32)> = (0..blocks)
+        // Blocks of DOC_BLOCK documents within one segment (embeddings are contiguous
+        // within a segment only).
+        let blocks: Vec<(usize, usize, usize)> = self
+            .segments
+            .iter()
+            .enumerate()
+            .flat_map(|(s, seg)| {
+                (0..seg.num_documents.div_ceil(DOC_BLOCK)).map(move |b| {
+                    let first = b * DOC_BLOCK;
+                    (s, first, (first + DOC_BLOCK).min(seg.num_documents))
+                })
+            })
+            .collect();
+        let mut best: Vec<(f32, u32)> = blocks
             .into_par_iter()
             .fold(
                 || (Vec::new(), Vec::new()),
-                |(mut best, mut sims): (Vec<(f32, u32)>, Vec<f32>), block| {
-                    let first = block * DOC_BLOCK;
-                    let last = (first + DOC_BLOCK).min(self.num_documents());
-                    let (a, _) = self.doc_range(first);
-                    let (_, b) = self.doc_range(last - 1);
+                |(mut best, mut sims): (Vec<(f32, u32)>, Vec<f32>), (s, first, last)| {
+                    let seg = &self.segments[s];
+                    let all = seg.embeddings.as_ref().map_or(&[][..], |e| e.as_slice());
+                    let base = self.base(s);
+                    let (a, _) = seg.doc_range(first);
+                    let (_, b) = seg.doc_range(last - 1);
                     let m = b - a;
                     // sims = E_block · Qᵀ, m x nq.
                     sims.clear();
@@ -83,8 +97,8 @@ impl Index {
                     rows_dot_query(&all[a * dim..b * dim], dim, query, nq, &mut sims);
                     let mut maxes = vec![f32::NEG_INFINITY; nq];
                     for doc in first..last {
-                        let (da, db) = self.doc_range(doc);
-                        if da == db {
+                        let (da, db) = seg.doc_range(doc);
+                        if da == db || seg.deleted.contains(doc as u32) {
                             continue;
                         }
                         maxes.fill(f32::NEG_INFINITY);
@@ -93,7 +107,7 @@ impl Index {
                                 *mx = mx.max(s);
                             }
                         }
-                        best.push((maxes.iter().sum(), doc as u32));
+                        best.push((maxes.iter().sum(), base + doc as u32));
                     }
                     keep_best(&mut best, k);
                     (best, sims)
@@ -122,7 +136,7 @@ impl Index {
         let (scores, fused) = (&scratch.scores, &scratch.fused);
         let mut best: Vec<(f32, u32)> = (0..self.num_documents() as u32)
             .into_par_iter()
-            .filter(|&d| self.doc_len(d).unwrap_or(0) > 0)
+            .filter(|&d| self.doc_len(d).unwrap_or(0) > 0 && !self.is_deleted(d))
             .map_init(
                 || DocScratch::new(nq),
                 |doc_scratch, doc| {
@@ -146,7 +160,7 @@ impl Index {
     /// MaxSim of `query` against document `doc` by implicit decompression (the final
     /// PLAID stage's scoring, for one document).
     pub fn score_implicit(&self, query: &[f32], doc: u32) -> Result<f32> {
-        self.checked_doc_range(doc)?;
+        self.checked_doc(doc)?;
         let mut scratch = Scratch::default();
         scratch.prepare(self, query)?;
         scratch.build_luts(self);

@@ -118,7 +118,12 @@ impl Scratch {
     }
 
     /// Stage 2: candidates from each token's top-`nprobe` centroids.
-    pub fn generate_candidates(&mut self, index: &Index, nprobe: usize) -> Result<()> {
+    pub fn generate_candidates(
+        &mut self,
+        index: &Index,
+        nprobe: usize,
+        allowed: Option<&RoaringBitmap>,
+    ) -> Result<()> {
         let (k, nq) = (index.num_centroids(), self.nq);
         self.probed.clear();
         if nprobe >= k {
@@ -154,25 +159,36 @@ impl Scratch {
             self.probed.sort_unstable();
             self.probed.dedup();
         }
-        // Decoding checks every document number against the number of documents and
-        // the order of the list, so a corrupt list errors here, before any scoring.
-        let universe = index.num_documents() as u32;
-        let corrupt = |c: u32, reason: String| {
-            EngineError::corrupt(
-                index.path().join(POSTINGS),
-                format!("posting list {c}: {reason}"),
-            )
-        };
-        let mut lists = Vec::with_capacity(self.probed.len());
-        for &c in &self.probed {
-            let bytes = index.postings.get(c as usize).unwrap_or_default();
-            self.decoded.clear();
-            elias_fano::decode(bytes, universe, &mut self.decoded).map_err(|r| corrupt(c, r))?;
-            let list = RoaringBitmap::from_sorted_iter(self.decoded.iter().copied())
-                .map_err(|e| corrupt(c, format!("repeated document: {e}")))?;
-            lists.push(list);
+        // Each segment's lists are decoded against its own number of documents (a
+        // corrupt list errors here, before any scoring) and shifted to global numbers;
+        // deleted documents, and those outside `allowed`, are dropped before any scoring.
+        let mut lists = Vec::with_capacity(self.probed.len() * index.segments.len());
+        for (s, seg) in index.segments.iter().enumerate() {
+            let universe = seg.num_documents as u32;
+            let base = index.base(s);
+            let corrupt = |c: u32, reason: String| {
+                EngineError::corrupt(
+                    seg.dir.join(POSTINGS),
+                    format!("posting list {c}: {reason}"),
+                )
+            };
+            for &c in &self.probed {
+                let bytes = seg.postings.get(c as usize).unwrap_or_default();
+                self.decoded.clear();
+                elias_fano::decode(bytes, universe, &mut self.decoded)
+                    .map_err(|r| corrupt(c, r))?;
+                let list = RoaringBitmap::from_sorted_iter(self.decoded.iter().map(|&d| d + base))
+                    .map_err(|e| corrupt(c, format!("repeated document: {e}")))?;
+                lists.push(list);
+            }
         }
         self.candidates = lists.union();
+        if !index.deleted.is_empty() {
+            self.candidates -= &index.deleted;
+        }
+        if let Some(allowed) = allowed {
+            self.candidates &= allowed;
+        }
         Ok(())
     }
 
@@ -268,6 +284,49 @@ impl Scratch {
                 }
             }
         }
+    }
+
+    /// Implicit-decompression MaxSim of every live document with embeddings (within
+    /// `allowed` when given), top `k`: the path when candidates are too few.
+    pub fn rank_all(
+        &mut self,
+        index: &Index,
+        k: usize,
+        allowed: Option<&RoaringBitmap>,
+    ) -> Result<Vec<SearchHit>> {
+        self.build_luts(index);
+        self.finals.clear();
+        let score = |doc: u32, this: &mut Self| -> Result<()> {
+            if index.deleted.contains(doc) || index.doc_len(doc).unwrap_or(0) == 0 {
+                return Ok(());
+            }
+            let s = implicit_maxsim(
+                index,
+                &this.scores,
+                &this.fused,
+                this.nq,
+                doc,
+                &mut this.doc,
+            )?;
+            this.finals.push((s, doc));
+            Ok(())
+        };
+        match allowed {
+            Some(a) => {
+                for doc in a
+                    .iter()
+                    .take_while(|&d| (d as usize) < index.num_documents())
+                {
+                    score(doc, self)?;
+                }
+            }
+            None => {
+                for doc in 0..index.num_documents() as u32 {
+                    score(doc, self)?;
+                }
+            }
+        }
+        Ok(top_hits(&mut self.finals, k))
     }
 
     /// Stage 5: implicit-decompression MaxSim of the shortlist, top `k`.
@@ -415,12 +474,15 @@ pub(crate) fn implicit_maxsim(
     scratch: &mut DocScratch,
 ) -> Result<f32> {
     let bpe = index.codec.bytes_per_embedding();
-    let codes = index.codes.as_slice();
-    let (a, b) = index.doc_range(doc as usize);
+    let codes = index.doc_codes(doc as usize);
     index.doc_centroids(doc as usize, &mut scratch.ids)?;
     let DocScratch { maxes, ids } = scratch;
-    implicit_max(scores, fused, nq, ids, &codes[a * bpe..b * bpe], bpe, maxes);
-    Ok(if a == b { 0.0 } else { maxes.iter().sum() })
+    implicit_max(scores, fused, nq, ids, codes, bpe, maxes);
+    Ok(if codes.is_empty() {
+        0.0
+    } else {
+        maxes.iter().sum()
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 
 use rayon::prelude::*;
+use roaring::RoaringBitmap;
 
 use super::params::{SearchHit, SearchParams};
 use super::plaid::Scratch;
@@ -15,18 +16,32 @@ thread_local! {
 }
 
 /// Runs the whole pipeline on `scratch`.
+///
+/// When PLAID's candidates hold fewer than `k` documents while more could match (a
+/// large `k`, a small index, a selective `allowed` set), every live document that may
+/// match is scored instead, so `min(k, matching documents)` hits always come back.
 fn run(
     index: &Index,
     scratch: &mut Scratch,
     query: &[f32],
     params: &SearchParams,
+    allowed: Option<&RoaringBitmap>,
 ) -> Result<Vec<SearchHit>> {
     params.validate()?;
     scratch.prepare(index, query)?;
     if params.k == 0 {
         return Ok(Vec::new());
     }
-    scratch.generate_candidates(index, params.nprobe)?;
+    scratch.generate_candidates(index, params.nprobe, allowed)?;
+    if (scratch.candidates.len() as usize) < params.k {
+        let matching = match allowed {
+            Some(a) => a.len() - a.intersection_len(&index.deleted),
+            None => index.num_live_documents() as u64,
+        };
+        if scratch.candidates.len() < matching {
+            return scratch.rank_all(index, params.k, allowed);
+        }
+    }
     scratch.interaction_pruned(index, params.centroid_score_threshold, params.stage2_keep())?;
     scratch.interaction_full(index, params.stage3_keep())?;
     scratch.rank(index, params.k)
@@ -42,9 +57,26 @@ impl Index {
     /// [`crate::EngineError::InvalidConfig`] (nprobe 0, NaN threshold).
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Vec<SearchHit>> {
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut scratch) => run(self, &mut scratch, query, params),
+            Ok(mut scratch) => run(self, &mut scratch, query, params, None),
             // Re-entered on this thread (a search inside a search callback): fresh buffers.
-            Err(_) => run(self, &mut Scratch::default(), query, params),
+            Err(_) => run(self, &mut Scratch::default(), query, params, None),
+        })
+    }
+
+    /// [`Index::search`] restricted to the documents of `allowed` (document numbers of
+    /// this snapshot, as from a metadata filter): the set is intersected with the
+    /// candidates before any scoring, and when fewer than `k` candidates remain the
+    /// allowed documents are scored directly, so `min(k, allowed live documents with
+    /// embeddings)` hits come back.
+    pub fn search_within(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        allowed: &RoaringBitmap,
+    ) -> Result<Vec<SearchHit>> {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut scratch) => run(self, &mut scratch, query, params, Some(allowed)),
+            Err(_) => run(self, &mut Scratch::default(), query, params, Some(allowed)),
         })
     }
 
@@ -78,7 +110,7 @@ pub struct Searcher<'a> {
 impl Searcher<'_> {
     /// The whole search (as [`Index::search`]).
     pub fn search(&mut self, query: &[f32], params: &SearchParams) -> Result<Vec<SearchHit>> {
-        run(self.index, &mut self.scratch, query, params)
+        run(self.index, &mut self.scratch, query, params, None)
     }
 
     /// Stage 1: checks the query and computes the query-centroid scores.
@@ -90,7 +122,7 @@ impl Searcher<'_> {
     /// their number.
     pub fn candidates(&mut self, nprobe: usize) -> Result<usize> {
         self.scratch
-            .generate_candidates(self.index, nprobe.max(1))?;
+            .generate_candidates(self.index, nprobe.max(1), None)?;
         Ok(self.scratch.candidates.len() as usize)
     }
 
