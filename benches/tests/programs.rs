@@ -48,7 +48,7 @@ fn search_scale_then_plaid_sweep_on_a_small_corpus() {
         let r = report[key].as_f64().unwrap_or(-1.0);
         assert!((0.0..=1.0).contains(&r), "{key}: {r}");
     }
-    assert!(index.join("meta.json").exists(), "--keep keeps the index");
+    assert!(index.join("CURRENT").exists(), "--keep keeps the index");
 
     // Every centroid probed, nothing pruned and every document scored exactly: PLAID
     // is then exhaustive search over the decompressed embeddings, the ceiling itself.

@@ -52,6 +52,16 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Serve an index over HTTP: POST /search, GET /health, GET /stats.
     Serve(cmd::serve::ServeArgs),
+    /// Add documents to an index (text or .npy embeddings), in one commit.
+    Add(cmd::add::AddArgs),
+    /// Delete documents by id, in one commit.
+    Delete(cmd::delete::DeleteArgs),
+    /// Merge segments and drop deleted documents (--retrain: re-train the codec).
+    Optimize(cmd::optimize::OptimizeArgs),
+    /// Describe an index: generation, segments, documents, bytes, drift.
+    Stats(cmd::stats::StatsArgs),
+    /// Read every index file in full and check its checksum.
+    Verify(cmd::verify::VerifyArgs),
 }
 
 /// Global settings every command sees.
@@ -76,6 +86,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Encode(args) => cmd::encode::run(args, globals),
         Command::Eval(args) => cmd::eval::run(args, globals),
         Command::Serve(args) => cmd::serve::run(args, globals),
+        Command::Add(args) => cmd::add::run(args, globals),
+        Command::Delete(args) => cmd::delete::run(args, globals),
+        Command::Optimize(args) => cmd::optimize::run(args, globals),
+        Command::Stats(args) => cmd::stats::run(args, globals),
+        Command::Verify(args) => cmd::verify::run(args, globals),
     }
 }
 

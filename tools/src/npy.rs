@@ -230,8 +230,6 @@ pub fn read_f32(path: &Path) -> Result<NpyArray<f32>> {
 }
 
 /// Reads an integer array of any integer dtype (int32/int64/uint32/uint64) as i64.
-/// (The engine reads L.npy itself; this is the read half of the i64 round trip.)
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn read_i64(path: &Path) -> Result<NpyArray<i64>> {
     let (mut reader, header, count) = open_checked(path)?;
     let bytes = read_raw(&mut reader, count, header.dtype.size(), path)?;

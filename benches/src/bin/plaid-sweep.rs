@@ -84,9 +84,9 @@ impl Point {
 fn synthetic_queries(index: &Index, n: usize) -> Result<Vec<Vec<f32>>> {
     let meta = &index.meta().encoder["synthetic"];
     let field = |name: &str| {
-        meta[name]
-            .as_u64()
-            .with_context(|| format!("no --queries, and meta.json has no encoder.synthetic.{name}"))
+        meta[name].as_u64().with_context(|| {
+            format!("no --queries, and the index records no encoder.synthetic.{name}")
+        })
     };
     let synthetic = Synthetic::new(SyntheticConfig {
         docs: field("docs")? as usize,

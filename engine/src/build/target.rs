@@ -152,7 +152,9 @@ impl Target {
     /// Commits `manifest` (whose files are written and synced under [`Target::root`])
     /// and makes it the target's current generation.
     pub fn publish(mut self, manifest: &Manifest) -> Result<Vec<String>> {
-        let _ = std::fs::remove_dir_all(&self.scratch);
+        if self.in_place {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
         write_manifest(&self.root, manifest)?;
         fail::fail_point!("build.before_commit", |_| Err(
             crate::format::manifest::injected("build.before_commit")

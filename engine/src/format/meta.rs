@@ -33,11 +33,13 @@ use crate::error::{EngineError, Result};
 pub const FORMAT_NAME: &str = "tartan-index";
 /// The format version this build writes.
 ///
-/// 2: 8-bit centroids with a scale a row, posting lists and per-document centroid
+/// 3: segments and generations: `CURRENT`, a manifest a generation with the size and
+/// CRC-32C of every file, a codec directory, segment directories, delete bitmaps
+/// (format::manifest). 2: 8-bit centroids with a scale a row, posting lists and per-document centroid
 /// ids Elias–Fano coded, embeddings sorted by centroid within a document
 /// (1: f32 centroids, roaring lists, u16/u32 ids).
-pub const FORMAT_VERSION: u32 = 2;
-/// The oldest format version this build reads.
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest format version this build reads (format 2: read-only, one segment).
 pub const OLDEST_READABLE_VERSION: u32 = 2;
 
 /// The parsed `meta.json`.

@@ -9,7 +9,7 @@ use tartan_engine::{
     SearchParams, FORMAT_VERSION,
 };
 
-use crate::common::{fixture, scratch_dir, small_index};
+use crate::common::{fixture, locate, scratch_dir, small_index};
 
 #[test]
 fn round_trip_build_open_search() {
@@ -87,8 +87,8 @@ fn npy_input_builds_the_same_index_as_the_builder() {
         "postings.bin",
         "doc_ids.bin",
     ] {
-        let a = std::fs::read(base.join("from_builder").join(file)).unwrap();
-        let b = std::fs::read(base.join("from_npy").join(file)).unwrap();
+        let a = std::fs::read(locate(&base.join("from_builder"), file)).unwrap();
+        let b = std::fs::read(locate(&base.join("from_npy"), file)).unwrap();
         assert!(a == b, "{file} differs");
     }
     // int32 lengths and default ids work too.
@@ -243,7 +243,7 @@ fn size_per_embedding_at_2_bits_dim_128() {
     let f = fixture();
     let dir = f.index.path();
     let n = f.index.num_embeddings() as u64;
-    let len = |name: &str| std::fs::metadata(dir.join(name)).unwrap().len();
+    let len = |name: &str| std::fs::metadata(locate(dir, name)).unwrap().len();
     // 32 code bytes an embedding, plus a 128-byte header.
     assert_eq!(len("codes.npy"), 32 * n + 128);
     // 8-bit centroids with a scale a row.

@@ -85,3 +85,38 @@ pub fn small_index(dir: &Path, config: BuildConfig) -> (Synthetic, BuildReport) 
 }
 
 pub use tartan_engine::recall;
+
+/// Where file `name` of the current generation of the index in `dir` lives: in the
+/// codec directory, the (first) segment's directory, or `dir` itself (`CURRENT`, the
+/// manifest: name it "manifest").
+pub fn locate(dir: &Path, name: &str) -> PathBuf {
+    let current = std::fs::read_to_string(dir.join("CURRENT")).unwrap();
+    let manifest_name = current.trim();
+    if name == "manifest" {
+        return dir.join(manifest_name);
+    }
+    if name == "CURRENT" {
+        return dir.join(name);
+    }
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(manifest_name)).unwrap()).unwrap();
+    if m["codec_files"].get(name).is_some() {
+        return dir.join(m["codec_dir"].as_str().unwrap()).join(name);
+    }
+    dir.join(m["segments"][0]["name"].as_str().unwrap())
+        .join(name)
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use tartan_engine::{BuildConfig, EngineError, Index, SearchParams};
 
-use crate::common::{scratch_dir, small_index};
+use crate::common::{copy_dir, locate, scratch_dir, small_index};
 
 const FILES: [&str; 9] = [
-    "meta.json",
+    "manifest",
     "centroids.npy",
     "centroid_scales.npy",
     "codec_codebooks.npy",
@@ -19,13 +19,45 @@ const FILES: [&str; 9] = [
     "doc_ids.bin",
 ];
 
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = std::fs::remove_dir_all(to);
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+/// The name errors about `file` must contain.
+fn shown(dir: &Path, file: &str) -> String {
+    locate(dir, file)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Records `path`'s current size and checksum in the manifest (so only the file's own
+/// checks can tell it is wrong).
+fn rerecord(dir: &Path, name: &str) {
+    let manifest = locate(dir, "manifest");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let bytes = std::fs::read(locate(dir, name)).unwrap();
+    let sum = serde_json::json!({"size": bytes.len(), "crc32c": crc32c(&bytes)});
+    if m["codec_files"].get(name).is_some() {
+        m["codec_files"][name] = sum;
+    } else {
+        m["segments"][0]["files"][name] = sum;
     }
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+}
+
+/// CRC-32C (Castagnoli), bit by bit: the tests' own reference.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 fn pristine(name: &str) -> std::path::PathBuf {
@@ -47,17 +79,21 @@ fn every_truncated_file_is_an_error_naming_it() {
     let mut all = FILES.to_vec();
     all.push("embeddings.npy");
     for name in all {
-        let len = std::fs::metadata(good.join(name)).unwrap().len();
+        let len = std::fs::metadata(locate(&good, name)).unwrap().len();
         for cut in [0, 1, 9, len / 2, len - 1] {
             let dir = good.with_file_name("damaged");
             copy_dir(&good, &dir);
             let file = std::fs::OpenOptions::new()
                 .write(true)
-                .open(dir.join(name))
+                .open(locate(&dir, name))
                 .unwrap();
             file.set_len(cut).unwrap();
             let err = Index::open(&dir).unwrap_err();
-            assert!(err.to_string().contains(name), "{name} cut to {cut}: {err}");
+            let shown = shown(&dir, name);
+            assert!(
+                err.to_string().contains(&shown),
+                "{name} cut to {cut}: {err}"
+            );
         }
     }
 }
@@ -68,17 +104,28 @@ fn missing_files_are_named() {
     for name in FILES {
         let dir = good.with_file_name("damaged");
         copy_dir(&good, &dir);
-        std::fs::remove_file(dir.join(name)).unwrap();
+        let path = locate(&dir, name);
+        std::fs::remove_file(&path).unwrap();
         let err = Index::open(&dir).unwrap_err();
         assert!(
             matches!(err, EngineError::MissingFile { .. }),
             "{name}: {err}"
         );
-        assert!(err.to_string().contains(name), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&*path.file_name().unwrap().to_string_lossy()),
+            "{err}"
+        );
     }
+    // No CURRENT: not an index.
+    let dir = good.with_file_name("damaged");
+    copy_dir(&good, &dir);
+    std::fs::remove_file(dir.join("CURRENT")).unwrap();
+    let err = Index::open(&dir).unwrap_err();
+    assert!(err.to_string().contains("CURRENT"), "{err}");
     assert!(matches!(
         Index::open(&good.with_file_name("nowhere")).unwrap_err(),
-        EngineError::MissingFile { .. }
+        EngineError::NoIndex { .. }
     ));
 }
 
@@ -88,22 +135,17 @@ fn same_size_foreign_files_are_caught_by_their_headers() {
     // Swap two files, then fix the recorded sizes so only the headers can tell.
     let dir = good.with_file_name("damaged");
     copy_dir(&good, &dir);
-    std::fs::copy(good.join("codes.npy"), dir.join("doc_offsets.npy")).unwrap();
-    let meta_path = dir.join("meta.json");
-    let mut meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
-    let size = std::fs::metadata(dir.join("doc_offsets.npy"))
-        .unwrap()
-        .len();
-    meta["files"]["doc_offsets.npy"] = size.into();
-    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    std::fs::copy(locate(&good, "codes.npy"), locate(&dir, "doc_offsets.npy")).unwrap();
+    rerecord(&dir, "doc_offsets.npy");
     let err = Index::open(&dir).unwrap_err();
     assert!(err.to_string().contains("doc_offsets.npy"), "{err}");
-    // A foreign file with the right length, garbage throughout.
+    // A foreign file with the right length and recorded checksum, garbage throughout:
+    // the headers alone catch it.
     for name in FILES.iter().skip(1) {
         copy_dir(&good, &dir);
-        let len = std::fs::metadata(good.join(name)).unwrap().len() as usize;
-        std::fs::write(dir.join(name), vec![0x5au8; len]).unwrap();
+        let len = std::fs::metadata(locate(&good, name)).unwrap().len() as usize;
+        std::fs::write(locate(&dir, name), vec![0x5au8; len]).unwrap();
+        rerecord(&dir, name);
         let err = Index::open(&dir).unwrap_err();
         assert!(err.to_string().contains(name), "{name}: {err}");
     }
@@ -113,9 +155,9 @@ fn same_size_foreign_files_are_caught_by_their_headers() {
 fn older_and_newer_format_versions_are_refused() {
     let good = pristine("version");
     let dir = good.with_file_name("damaged");
-    for version in [0u32, 1, 3, 999] {
+    for version in [0u32, 1, 2, 4, 999] {
         copy_dir(&good, &dir);
-        let path = dir.join("meta.json");
+        let path = locate(&dir, "manifest");
         let mut meta: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         meta["format_version"] = version.into();
@@ -129,16 +171,17 @@ fn older_and_newer_format_versions_are_refused() {
 }
 
 #[test]
-fn flipped_bytes_in_meta_json_never_panic() {
+fn flipped_bytes_in_the_manifest_never_panic() {
     let good = pristine("flip_meta");
     let dir = good.with_file_name("damaged");
     copy_dir(&good, &dir);
-    let original = std::fs::read(good.join("meta.json")).unwrap();
+    let manifest = locate(&dir, "manifest");
+    let original = std::fs::read(&manifest).unwrap();
     let (mut errors, mut opened) = (0, 0);
     for i in 0..original.len() {
         let mut bytes = original.clone();
         bytes[i] ^= 0x55;
-        std::fs::write(dir.join("meta.json"), &bytes).unwrap();
+        std::fs::write(&manifest, &bytes).unwrap();
         match Index::open(&dir) {
             Err(e) => {
                 assert!(e.to_string().contains("damaged"), "{e}");
@@ -172,7 +215,7 @@ fn damaged_contents_are_errors_at_search_time_not_panics() {
     };
     // Centroid ids past the number of centroids.
     copy_dir(&good, &dir);
-    let path = dir.join("centroid_ids.bin");
+    let path = locate(&dir, "centroid_ids.bin");
     let mut bytes = std::fs::read(&path).unwrap();
     let n = bytes.len();
     bytes[n - 2..].copy_from_slice(&[0xff, 0xff]);
@@ -182,7 +225,7 @@ fn damaged_contents_are_errors_at_search_time_not_panics() {
     assert!(err.to_string().contains("centroid_ids.bin"), "{err}");
     // Garbage inside the posting lists (sizes intact).
     copy_dir(&good, &dir);
-    let path = dir.join("postings.bin");
+    let path = locate(&dir, "postings.bin");
     let mut bytes = std::fs::read(&path).unwrap();
     let n = bytes.len();
     let start = 24 + 8 * 17;

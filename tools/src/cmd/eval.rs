@@ -168,7 +168,10 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
                     index_dir.display()
                 );
             }
-            if index_dir.exists() && !index_dir.join("meta.json").is_file() {
+            if index_dir.exists()
+                && !index_dir.join("CURRENT").is_file()
+                && !index_dir.join("meta.json").is_file()
+            {
                 bail!(
                     "{} exists and is not a tartan index; refusing to replace it",
                     index_dir.display()

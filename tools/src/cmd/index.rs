@@ -107,6 +107,9 @@ pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
             quiet: globals.quiet,
         })?
     };
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
     print_report(&report, &args.out);
     Ok(())
 }
@@ -121,7 +124,7 @@ pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
                 out.display()
             );
         }
-        if !out.join("meta.json").is_file() {
+        if !out.join("meta.json").is_file() && !out.join("CURRENT").is_file() {
             bail!(
                 "{} exists and is not a tartan index; refusing to replace it",
                 out.display()
@@ -145,7 +148,7 @@ pub fn print_report(report: &BuildReport, out: &Path) {
     );
 }
 
-fn read_ids(path: &Path) -> Result<Vec<String>> {
+pub fn read_ids(path: &Path) -> Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(text

@@ -7,7 +7,7 @@ fn index_and_search_npy_embeddings() {
     let dir = tempfile::tempdir().unwrap();
     let data = Synthetic::new(200, 32, 7);
     let index = synthetic_index(dir.path(), &data);
-    assert!(index.join("meta.json").is_file());
+    assert!(index.join("CURRENT").is_file());
 
     let targets = [0usize, 17, 42, 99, 150, 199];
     let queries: Vec<_> = targets

@@ -1,0 +1,181 @@
+//! `tartan add`: new documents (text, encoded with the index's recorded model, or .npy
+//! embeddings) as one new segment, in one commit.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use tartan_engine::IndexWriter;
+
+use crate::args::EncoderArgs;
+use crate::corpus::TextSource;
+use crate::progress::{bar, BuildBars};
+use crate::{model, npy, Globals};
+
+/// Add documents to an index (one commit; readers see all of them or none).
+///
+/// From text: `tartan add --index DIR new.jsonl` encodes with the model the index
+/// records (or --model). From embeddings: `tartan add --index DIR --embeddings E.npy
+/// --doclens L.npy --ids ids.txt`. An id the index already holds is an error and
+/// nothing is committed, unless --upsert, which replaces that document in the same
+/// commit. Added documents are quantised with the index's codec; `tartan stats`
+/// reports how far they drift from it.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct AddArgs {
+    /// The index directory.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    /// The documents to encode (BEIR dir, collection.tsv, .jsonl, .tsv or .txt).
+    #[arg(
+        value_name = "CORPUS",
+        required_unless_present = "embeddings",
+        conflicts_with = "embeddings"
+    )]
+    pub corpus: Option<PathBuf>,
+    /// The model (default: the one the index records).
+    #[arg(long, value_name = "DIR|HUB_ID")]
+    pub model: Option<String>,
+    /// Token embeddings, float32 [total_tokens, dim] (instead of a corpus).
+    #[arg(long, value_name = "E.npy", requires_all = ["doclens", "ids"])]
+    pub embeddings: Option<PathBuf>,
+    /// Tokens per document, integer [n_docs].
+    #[arg(long, value_name = "L.npy", requires = "embeddings")]
+    pub doclens: Option<PathBuf>,
+    /// Document ids, one per line.
+    #[arg(long, value_name = "ids.txt", requires = "embeddings")]
+    pub ids: Option<PathBuf>,
+    /// Replace documents whose id the index already holds.
+    #[arg(long)]
+    pub upsert: bool,
+    #[command(flatten)]
+    pub encode: EncoderArgs,
+}
+
+/// The share of an index's embeddings added after training above which `add` suggests
+/// `optimize --retrain`.
+pub const DRIFT_HINT_SHARE: f64 = 0.3;
+
+/// Runs `tartan add`.
+pub fn run(args: AddArgs, globals: Globals) -> Result<()> {
+    let mut writer = IndexWriter::open(&args.index)
+        .with_context(|| format!("cannot open {} for writing", args.index.display()))?;
+    let dim = writer.index().dim();
+    let (ids, embeddings, doclens) = match &args.embeddings {
+        Some(e) => read_embeddings(
+            e,
+            args.doclens
+                .as_deref()
+                .context("--embeddings needs --doclens")?,
+            args.ids.as_deref().context("--embeddings needs --ids")?,
+            dim,
+        )?,
+        None => {
+            let corpus = args
+                .corpus
+                .as_ref()
+                .context("give a CORPUS or --embeddings")?;
+            let model_name =
+                model::query_model(args.model.as_deref(), &writer.index().meta().encoder)?;
+            let encoder = model::load(&model_name, args.encode.device)?;
+            if encoder.dim() != dim {
+                bail!(
+                    "model {model_name} makes {}-dimensional embeddings; the index holds {dim}",
+                    encoder.dim()
+                );
+            }
+            let source = TextSource::detect_corpus(corpus)?;
+            let total = source.count()?;
+            let progress = bar("encoding", total, globals.quiet);
+            let (mut ids, mut all, mut lens) = (Vec::new(), Vec::new(), Vec::new());
+            let mut items = source.items()?;
+            let batch = args.encode.batch_size as usize;
+            loop {
+                let chunk: Vec<_> = items.by_ref().take(batch * 8).collect::<Result<_>>()?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
+                let encoded = encoder
+                    .encode_documents(&texts, batch)
+                    .context("encoding documents failed")?;
+                for (doc, emb) in chunk.iter().zip(encoded) {
+                    ids.push(doc.id.clone());
+                    lens.push(emb.data.len() / dim);
+                    all.extend_from_slice(&emb.data);
+                }
+                progress.inc(chunk.len() as u64);
+            }
+            progress.finish();
+            (ids, all, lens)
+        }
+    };
+    let bars = BuildBars::new(globals.quiet);
+    let report = writer
+        .add(&ids, &embeddings, &doclens, args.upsert, &bars)
+        .context("adding documents failed")?;
+    bars.finish();
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    eprintln!(
+        "added {} documents ({} replaced) -> generation {} ({} segments{})",
+        report.added,
+        report.deleted,
+        report.generation,
+        writer.index().num_segments(),
+        if report.merged_segments > 0 {
+            format!(", {} merged", report.merged_segments)
+        } else {
+            String::new()
+        }
+    );
+    let drift = crate::cmd::stats::Drift::of(writer.index());
+    if drift.added_share > DRIFT_HINT_SHARE {
+        eprintln!(
+            "hint: {:.0}% of the embeddings were added after the codec was trained; `tartan optimize --index {} --retrain` re-trains it",
+            drift.added_share * 100.0,
+            args.index.display()
+        );
+    }
+    Ok(())
+}
+
+/// Reads E.npy, L.npy and ids.txt of documents to add, checking they agree.
+fn read_embeddings(
+    e: &Path,
+    l: &Path,
+    ids: &Path,
+    dim: usize,
+) -> Result<(Vec<String>, Vec<f32>, Vec<usize>)> {
+    let emb = npy::read_f32(e)?;
+    if emb.shape.len() != 2 || emb.shape[1] != dim {
+        bail!(
+            "{}: expected float32 [total, {dim}], found shape {:?}",
+            e.display(),
+            emb.shape
+        );
+    }
+    let lens = npy::read_i64(l)?;
+    let mut doclens = Vec::with_capacity(lens.data.len());
+    for (i, &n) in lens.data.iter().enumerate() {
+        if n < 0 {
+            bail!("{}: negative length {n} at document {i}", l.display());
+        }
+        doclens.push(n as usize);
+    }
+    let ids = crate::cmd::index::read_ids(ids)?;
+    if ids.len() != doclens.len() {
+        bail!("{} ids for {} document lengths", ids.len(), doclens.len());
+    }
+    let total: usize = doclens.iter().sum();
+    if total != emb.shape[0] {
+        bail!(
+            "{}: lengths sum to {total} but {} holds {} rows",
+            l.display(),
+            e.display(),
+            emb.shape[0]
+        );
+    }
+    Ok((ids, emb.data, doclens))
+}
