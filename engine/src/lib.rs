@@ -36,4 +36,4 @@ pub use index::Index;
 pub use search::{dot, maxsim, query_centroid_scores, recall, SearchHit, SearchParams, Searcher};
 pub use tartan_quantize::CodecKind;
 pub use verify::VerifyReport;
-pub use writer::{CommitReport, IndexWriter, MAX_SEGMENTS};
+pub use writer::{upgrade, CommitReport, IndexWriter, MAX_SEGMENTS};

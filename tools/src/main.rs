@@ -62,6 +62,8 @@ enum Command {
     Stats(cmd::stats::StatsArgs),
     /// Read every index file in full and check its checksum.
     Verify(cmd::verify::VerifyArgs),
+    /// Rewrite a format-2 index in place in the current format.
+    Upgrade(cmd::upgrade::UpgradeArgs),
 }
 
 /// Global settings every command sees.
@@ -91,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Optimize(args) => cmd::optimize::run(args, globals),
         Command::Stats(args) => cmd::stats::run(args, globals),
         Command::Verify(args) => cmd::verify::run(args, globals),
+        Command::Upgrade(args) => cmd::upgrade::run(args, globals),
     }
 }
 

@@ -9,6 +9,9 @@
 pub(crate) mod cleanup;
 pub(crate) mod lock;
 mod merge;
+mod upgrade;
+
+pub use upgrade::upgrade;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

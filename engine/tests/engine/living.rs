@@ -299,3 +299,53 @@ fn replacing_an_index_commits_a_new_generation_in_place() {
     assert!(err.to_string().contains("not a tartan index"), "{err}");
     assert!(foreign.join("notes.txt").exists());
 }
+
+#[test]
+fn a_format_2_index_opens_read_only_and_upgrades_in_place() {
+    let base = scratch_dir("living-upgrade");
+    let s = corpus(40, 8);
+    let v3 = base.join("v3");
+    build(&s, 0..40, &v3, false);
+    let index = Index::open(&v3).unwrap();
+    // The same files, flat, with a format-2 meta.json.
+    let v2 = base.join("v2");
+    std::fs::create_dir_all(&v2).unwrap();
+    let m = index.manifest().unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    for (dir, names) in [
+        (&m.codec_dir, m.codec_files.keys().collect::<Vec<_>>()),
+        (&m.segments[0].name, m.segments[0].files.keys().collect()),
+    ] {
+        for name in names {
+            let bytes = std::fs::read(v3.join(dir).join(name)).unwrap();
+            files.insert(name.clone(), bytes.len() as u64);
+            std::fs::write(v2.join(name), bytes).unwrap();
+        }
+    }
+    let mut meta = index.meta().clone();
+    meta.format_version = 2;
+    meta.files = files;
+    std::fs::write(v2.join("meta.json"), serde_json::to_vec(&meta).unwrap()).unwrap();
+    let old = Index::open(&v2).unwrap();
+    assert_eq!(old.generation(), 0);
+    let q = &s.queries(1)[0];
+    let want = index.search(q, &SearchParams::for_k(5)).unwrap();
+    assert_eq!(old.search(q, &SearchParams::for_k(5)).unwrap(), want);
+    let err = IndexWriter::open(&v2).unwrap_err();
+    assert!(
+        matches!(err, EngineError::ReadOnlyFormat { found: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(tartan_engine::upgrade(&v2).unwrap(), 1);
+    assert!(!v2.join("meta.json").exists());
+    let new = Index::open(&v2).unwrap();
+    assert_eq!(new.generation(), 1);
+    assert_eq!(new.search(q, &SearchParams::for_k(5)).unwrap(), want);
+    new.verify(&|_| {}).unwrap();
+    // The old snapshot still reads its (linked) files.
+    assert_eq!(old.search(q, &SearchParams::for_k(5)).unwrap(), want);
+    IndexWriter::open(&v2)
+        .unwrap()
+        .delete(&[s.doc_id(0)])
+        .unwrap();
+}

@@ -9,4 +9,5 @@ pub mod optimize;
 pub mod search;
 pub mod serve;
 pub mod stats;
+pub mod upgrade;
 pub mod verify;
