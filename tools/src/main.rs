@@ -61,8 +61,16 @@ enum Command {
     /// Describe an index: generation, segments, documents, bytes, drift.
     Stats(cmd::stats::StatsArgs),
     /// Read every index file in full and check its checksum.
+    ///
+    /// Opening an index checks the checksums of its small files only; verify reads
+    /// every file (codes, posting lists, centroid ids, kept embeddings too) against the
+    /// CRC-32C its manifest records, and exits 1 naming the first damaged file.
     Verify(cmd::verify::VerifyArgs),
     /// Rewrite a format-2 index in place in the current format.
+    ///
+    /// A format-2 index opens read-only; upgrade hard-links its files into a codec and
+    /// a segment directory and commits them as generation 1, after which it takes adds
+    /// and deletes and carries checksums.
     Upgrade(cmd::upgrade::UpgradeArgs),
 }
 
