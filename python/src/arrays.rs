@@ -43,7 +43,8 @@ impl<'py> Floats<'py> {
         let readonly = array
             .try_readonly()
             .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
-        let data = if readonly.as_slice().is_ok() {
+        // `as_slice` also accepts Fortran order, whose memory order is not row-major.
+        let data = if array.is_c_contiguous() && readonly.as_slice().is_ok() {
             Data::Borrowed(readonly)
         } else {
             Data::Owned(readonly.as_array().iter().copied().collect())
@@ -54,7 +55,7 @@ impl<'py> Floats<'py> {
     /// The values, row-major.
     pub(crate) fn as_slice(&self) -> &[f32] {
         match &self.data {
-            // Checked contiguous when extracted.
+            // Checked C-contiguous when extracted.
             Data::Borrowed(a) => a.as_slice().unwrap_or(&[]),
             Data::Owned(v) => v,
         }

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
@@ -385,6 +386,33 @@ impl PyIndex {
         let array = Array2::from_shape_vec((rows, dim), data)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(array.into_pyarray(py))
+    }
+
+    /// For ``python/bench/bench_python.py``: the seconds each query's PLAID search
+    /// takes in Rust alone (the call ``search`` makes for one query, timed in Rust),
+    /// so the bench can measure what Python adds on the same index and queries.
+    #[pyo3(signature = (queries, k = 10))]
+    fn _rust_search_seconds(
+        &self,
+        py: Python<'_>,
+        queries: &Bound<'_, PyAny>,
+        k: i64,
+    ) -> PyResult<Vec<f64>> {
+        let params = SearchParams::for_k(positive("k", k)?);
+        let queries = Queries::extract(queries, self.inner.dim())?;
+        let slices = queries.slices();
+        let index = &self.inner;
+        detached(py, || {
+            slices
+                .iter()
+                .map(|q| {
+                    let started = Instant::now();
+                    let hits = index.search(q, &params).map_err(errors::engine)?;
+                    std::hint::black_box(hits);
+                    Ok(started.elapsed().as_secs_f64())
+                })
+                .collect()
+        })
     }
 
     fn __repr__(&self) -> String {

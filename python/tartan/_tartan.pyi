@@ -5,6 +5,7 @@ the Rust sources (``help(tartan.Index.search)``).
 """
 
 import os
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -83,7 +84,7 @@ class Index:
     @property
     def dim(self) -> int: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> Path: ...
     def stats(self) -> Dict[str, Any]:
         """Counts, sizes, codec and the recorded encoder settings."""
     def doc_id(self, doc: int) -> str:
@@ -92,6 +93,8 @@ class Index:
         """The ordinals of external ids (ValueError for an unknown one)."""
     def document_embeddings(self, doc: int) -> npt.NDArray[np.float32]:
         """Document ``doc``'s token embeddings (kept, else decompressed), ``[tokens, dim]``."""
+    def _rust_search_seconds(self, queries: _Queries, k: int = 10) -> List[float]:
+        """For the bench script: each query's PLAID search timed in Rust alone."""
 
 class Encoder:
     """A ColBERT model: texts to L2-normalised token embeddings, as PyLate makes them."""
