@@ -1,0 +1,460 @@
+//! `tartan.Index`: build, open and search a tartan index from Python.
+//!
+//! A thin layer over `tartan_engine::Index`: each method converts its arguments,
+//! releases the GIL, calls the engine, and converts the result. The engine's index is
+//! immutable and `Sync`, so the class is `frozen` and any number of Python threads may
+//! search one object at once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rayon::prelude::*;
+use tartan_engine::{BuildConfig, CodecKind, Index, IndexBuilder, SearchHit, SearchParams};
+
+use crate::arrays::{Documents, Queries};
+use crate::errors::{self, detached};
+use crate::progress::Bars;
+use crate::results::SearchResults;
+
+/// A tartan index: a compressed, memory-mapped ColBERT (late-interaction) index.
+///
+/// Get one with ``Index.build`` (from embeddings) or ``Index.open`` (an existing
+/// directory). Opening maps the files without reading them into memory. The object
+/// is immutable and thread-safe: any number of Python threads may call ``search``
+/// on it at once, and each call releases the GIL while Rust works.
+///
+/// ``len(index)`` is the number of documents; ``index.dim`` the embedding dimension.
+#[pyclass(frozen, name = "Index", module = "tartan")]
+pub(crate) struct PyIndex {
+    inner: Index,
+    /// External id -> ordinal, built on first use by `lookup`.
+    ordinals: OnceLock<HashMap<String, u32>>,
+}
+
+impl PyIndex {
+    fn new(inner: Index) -> Self {
+        PyIndex {
+            inner,
+            ordinals: OnceLock::new(),
+        }
+    }
+}
+
+/// A positive integer argument.
+fn positive(name: &str, value: i64) -> PyResult<usize> {
+    usize::try_from(value)
+        .ok()
+        .filter(|&v| v >= 1)
+        .ok_or_else(|| PyValueError::new_err(format!("{name} must be at least 1, got {value}")))
+}
+
+#[pymethods]
+impl PyIndex {
+    /// Builds an index at ``path`` from token embeddings and returns it, open.
+    ///
+    /// Parameters
+    /// ----------
+    /// path : str | os.PathLike
+    ///     The index directory to create. It is written beside its final place and
+    ///     renamed into place last, so an interrupted build leaves no half index.
+    /// documents_embeddings : list[numpy.ndarray] | tuple[numpy.ndarray, numpy.ndarray]
+    ///     Either one ``[tokens_i, dim]`` array per document (a document may have 0
+    ///     tokens: it keeps its id and is never returned), or a tuple ``(E, doclens)``
+    ///     with ``E`` ``[total_tokens, dim]`` (each document's rows contiguous, in
+    ///     order) and ``doclens`` integer ``[n_docs]`` summing to ``total_tokens``.
+    ///     C-contiguous float32 arrays are read in place; float64, other layouts,
+    ///     lists and objects with ``__array__`` (CPU torch tensors) are converted to
+    ///     float32 first (a copy).
+    /// ids : Sequence[str] | None
+    ///     The documents' external ids, unique (default ``"0"``, ``"1"``, ...).
+    ///     Non-string ids are converted with ``str()``.
+    /// nbits : int
+    ///     Bits a dimension of the residual codes: 1, 2 or 4 (default 2).
+    /// codec : str
+    ///     ``"product"`` (product codes, the default) or ``"scalar"`` (ColBERTv2's).
+    /// keep_embeddings : bool
+    ///     Also store the uncompressed embeddings, so ``search(exact=True)`` works.
+    /// progress : bool
+    ///     Progress bars on the process's stderr (shown only on a terminal).
+    /// overwrite : bool
+    ///     Replace an existing index at ``path`` instead of raising ``FileExistsError``.
+    /// num_centroids : int | None
+    ///     k-means centroids (default ``2**floor(log2(16 * sqrt(total_tokens)))``).
+    /// seed : int
+    ///     Seed of every random choice (sampling, k-means, codec training).
+    ///
+    /// Returns
+    /// -------
+    /// Index
+    ///
+    /// Raises
+    /// ------
+    /// ValueError
+    ///     Bad input: wrong shapes or mixed dims, NaN or infinite values, no
+    ///     embeddings at all, duplicate ids, a wrong number of ids, bad settings.
+    /// FileExistsError
+    ///     ``path`` exists and ``overwrite`` is false.
+    /// OSError
+    ///     The directory cannot be written.
+    #[staticmethod]
+    #[pyo3(signature = (
+        path,
+        documents_embeddings,
+        ids = None,
+        *,
+        nbits = 2,
+        codec = "product",
+        keep_embeddings = false,
+        progress = false,
+        overwrite = false,
+        num_centroids = None,
+        seed = 42,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        py: Python<'_>,
+        path: PathBuf,
+        documents_embeddings: &Bound<'_, PyAny>,
+        ids: Option<&Bound<'_, PyAny>>,
+        nbits: u8,
+        codec: &str,
+        keep_embeddings: bool,
+        progress: bool,
+        overwrite: bool,
+        num_centroids: Option<i64>,
+        seed: u64,
+    ) -> PyResult<PyIndex> {
+        let codec = match codec {
+            "product" => CodecKind::Product { nbits },
+            "scalar" => CodecKind::Scalar { nbits },
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "codec must be \"product\" or \"scalar\", got {other:?}"
+                )))
+            }
+        };
+        let docs = Documents::extract(documents_embeddings)?;
+        let ids: Vec<String> = match ids {
+            None => (0..docs.len()).map(|i| i.to_string()).collect(),
+            Some(ids) => {
+                let ids = ids
+                    .try_iter()?
+                    .map(|id| Ok(id?.str()?.to_string()))
+                    .collect::<PyResult<Vec<String>>>()?;
+                if ids.len() != docs.len() {
+                    return Err(PyValueError::new_err(format!(
+                        "{} ids for {} documents",
+                        ids.len(),
+                        docs.len()
+                    )));
+                }
+                ids
+            }
+        };
+        let config = BuildConfig {
+            codec,
+            num_centroids: num_centroids
+                .map(|n| positive("num_centroids", n))
+                .transpose()?,
+            seed,
+            keep_embeddings,
+            overwrite,
+            ..BuildConfig::default()
+        };
+        let dim = docs.dim();
+        let slices = docs.slices();
+        let index = detached(py, || {
+            let mut builder = IndexBuilder::new(&path, dim, config).map_err(errors::engine)?;
+            for (id, doc) in ids.iter().zip(&slices) {
+                builder.add_document(id, doc).map_err(errors::engine)?;
+            }
+            let report = if progress {
+                builder.finish(&Bars::new())
+            } else {
+                builder.finish(&tartan_engine::NoProgress)
+            };
+            report.map_err(errors::engine)?;
+            Index::open(&path).map_err(errors::engine)
+        })?;
+        Ok(PyIndex::new(index))
+    }
+
+    /// Opens the index in directory ``path`` (memory-mapped, nothing read in full).
+    ///
+    /// Raises
+    /// ------
+    /// FileNotFoundError
+    ///     ``path`` holds no index (no ``meta.json``).
+    /// tartan.CorruptIndexError
+    ///     A file is missing, truncated, damaged, or of an unsupported format version.
+    #[staticmethod]
+    fn open(py: Python<'_>, path: PathBuf) -> PyResult<PyIndex> {
+        let index = detached(py, || Index::open(&path).map_err(errors::engine))?;
+        Ok(PyIndex::new(index))
+    }
+
+    /// Searches the index: the top ``k`` documents of each query by MaxSim.
+    ///
+    /// Parameters
+    /// ----------
+    /// queries : numpy.ndarray | list[numpy.ndarray]
+    ///     ``[n_queries, tokens, dim]``, a list of ``[tokens_i, dim]`` arrays, or a
+    ///     single ``[tokens, dim]`` array (one query). C-contiguous float32 is read in
+    ///     place; float64, other layouts and lists are converted to float32 (a copy).
+    /// k : int
+    ///     Hits per query (at least 1).
+    /// nprobe : int | None
+    ///     Centroids probed per query token (default by k: 2 up to k = 100, then 4).
+    /// ndocs : int | None
+    ///     Candidates kept after the pruned centroid interaction; a quarter of them
+    ///     is scored exactly (default by k: 512 at k <= 10, 1024 at k <= 100, then
+    ///     max(4k, 4096)).
+    /// threshold : float | None
+    ///     Centroid score threshold of the pruned interaction (default by k: 0.5,
+    ///     0.45, 0.4).
+    /// exact : bool
+    ///     Brute-force MaxSim over the kept uncompressed embeddings instead of PLAID
+    ///     (needs an index built with ``keep_embeddings=True``).
+    ///
+    /// Returns
+    /// -------
+    /// SearchResults
+    ///     ``.ids`` (list per query), ``.scores`` (float32 ``[n, k]``, ``-inf``
+    ///     past a query's last hit) and ``.docs`` (int64 ordinals, ``-1`` there).
+    ///
+    /// Several queries are searched in parallel on all cores; the GIL is released
+    /// throughout, so other Python threads run (and may search) meanwhile.
+    ///
+    /// Raises
+    /// ------
+    /// ValueError
+    ///     Wrong shape or dim, no tokens in a query, NaN or infinite values, k,
+    ///     nprobe or ndocs below 1.
+    /// tartan.IndexError
+    ///     ``exact=True`` on an index without kept embeddings.
+    #[pyo3(signature = (queries, k = 10, *, nprobe = None, ndocs = None, threshold = None, exact = false))]
+    #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
+    fn search(
+        &self,
+        py: Python<'_>,
+        queries: &Bound<'_, PyAny>,
+        k: i64,
+        nprobe: Option<i64>,
+        ndocs: Option<i64>,
+        threshold: Option<f32>,
+        exact: bool,
+    ) -> PyResult<SearchResults> {
+        let k = positive("k", k)?;
+        let mut params = SearchParams::for_k(k);
+        if let Some(n) = nprobe {
+            params.nprobe = positive("nprobe", n)?;
+        }
+        if let Some(n) = ndocs {
+            params.ndocs = positive("ndocs", n)?;
+        }
+        if let Some(t) = threshold {
+            params.centroid_score_threshold = t;
+        }
+        let queries = Queries::extract(queries, self.inner.dim())?;
+        let slices = queries.slices();
+        let index = &self.inner;
+        let hits = detached(py, || {
+            search_all(index, &slices, &params, exact).map_err(errors::engine)
+        })?;
+        SearchResults::new(py, index, &hits, k)
+    }
+
+    /// Number of documents (empty ones included).
+    fn __len__(&self) -> usize {
+        self.inner.num_documents()
+    }
+
+    /// The embedding dimension.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// The index directory.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.inner.path().to_path_buf()
+    }
+
+    /// What the index holds, as a dict.
+    ///
+    /// Keys: ``path``, ``num_documents``, ``num_embeddings``, ``num_centroids``,
+    /// ``empty_documents``, ``dim``, ``codec`` (``"product"`` or ``"scalar"``),
+    /// ``nbits``, ``bytes_per_code``, ``bytes_on_disk`` (all files but the kept
+    /// embeddings), ``bytes_per_embedding``, ``has_embeddings``, ``format_version``
+    /// and ``encoder`` (the model settings recorded at build time, or None).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let meta = self.inner.meta();
+        let (codec, nbits) = match meta.codec {
+            CodecKind::Product { nbits } => ("product", nbits),
+            CodecKind::Scalar { nbits } => ("scalar", nbits),
+        };
+        let bytes = self.inner.bytes_on_disk();
+        let d = PyDict::new(py);
+        d.set_item("path", self.inner.path())?;
+        d.set_item("num_documents", meta.num_documents)?;
+        d.set_item("num_embeddings", meta.num_embeddings)?;
+        d.set_item("num_centroids", meta.num_centroids)?;
+        d.set_item("empty_documents", meta.empty_documents)?;
+        d.set_item("dim", meta.dim)?;
+        d.set_item("codec", codec)?;
+        d.set_item("nbits", nbits)?;
+        d.set_item("bytes_per_code", meta.bytes_per_code)?;
+        d.set_item("bytes_on_disk", bytes)?;
+        d.set_item(
+            "bytes_per_embedding",
+            bytes as f64 / meta.num_embeddings.max(1) as f64,
+        )?;
+        d.set_item("has_embeddings", meta.has_embeddings)?;
+        d.set_item("format_version", meta.format_version)?;
+        d.set_item("encoder", crate::json::to_python(py, &meta.encoder)?)?;
+        Ok(d)
+    }
+
+    /// The external id of document ordinal ``doc``.
+    ///
+    /// Raises ``ValueError`` when ``doc`` is not in ``0 .. len(index)``.
+    fn doc_id(&self, doc: i64) -> PyResult<String> {
+        self.checked_doc(doc)
+            .map(|d| self.inner.doc_id(d).to_string())
+    }
+
+    /// The ordinals of external ids, as an int64 array in the order given.
+    ///
+    /// Raises ``ValueError`` naming the first id the index does not hold.
+    fn lookup<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let map = self.ordinals.get_or_init(|| {
+            (0..self.inner.num_documents() as u32)
+                .map(|d| (self.inner.doc_id(d).to_string(), d))
+                .collect()
+        });
+        let ordinals = ids
+            .iter()
+            .map(|id| {
+                map.get(id)
+                    .map(|&d| i64::from(d))
+                    .ok_or_else(|| PyValueError::new_err(format!("unknown document id {id:?}")))
+            })
+            .collect::<PyResult<Vec<i64>>>()?;
+        Ok(PyArray1::from_vec(py, ordinals))
+    }
+
+    /// The token embeddings of document ordinal ``doc``, float32 ``[tokens, dim]``.
+    ///
+    /// The kept uncompressed embeddings when the index was built with
+    /// ``keep_embeddings=True``, else the decompressed ones (centroid plus decoded
+    /// residual). Rows come in stored order: sorted by centroid, not as given.
+    fn document_embeddings<'py>(
+        &self,
+        py: Python<'py>,
+        doc: i64,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let doc = self.checked_doc(doc)?;
+        let index = &self.inner;
+        let data = detached(py, || {
+            if index.has_embeddings() {
+                index
+                    .document_embeddings(doc)
+                    .map(<[f32]>::to_vec)
+                    .map_err(errors::engine)
+            } else {
+                let mut out = Vec::new();
+                index
+                    .decompress_document(doc, &mut out)
+                    .map_err(errors::engine)?;
+                Ok(out)
+            }
+        })?;
+        let dim = index.dim();
+        let rows = data.len() / dim;
+        let array = Array2::from_shape_vec((rows, dim), data)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(array.into_pyarray(py))
+    }
+
+    /// For ``python/bench/bench_python.py``: the seconds each query's PLAID search
+    /// takes in Rust alone (the call ``search`` makes for one query, timed in Rust),
+    /// so the bench can measure what Python adds on the same index and queries.
+    #[pyo3(signature = (queries, k = 10))]
+    fn _rust_search_seconds(
+        &self,
+        py: Python<'_>,
+        queries: &Bound<'_, PyAny>,
+        k: i64,
+    ) -> PyResult<Vec<f64>> {
+        let params = SearchParams::for_k(positive("k", k)?);
+        let queries = Queries::extract(queries, self.inner.dim())?;
+        let slices = queries.slices();
+        let index = &self.inner;
+        detached(py, || {
+            slices
+                .iter()
+                .map(|q| {
+                    let started = Instant::now();
+                    let hits = index.search(q, &params).map_err(errors::engine)?;
+                    std::hint::black_box(hits);
+                    Ok(started.elapsed().as_secs_f64())
+                })
+                .collect()
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "tartan.Index({:?}, {} documents, dim {})",
+            self.inner.path().display().to_string(),
+            self.inner.num_documents(),
+            self.inner.dim()
+        )
+    }
+}
+
+impl PyIndex {
+    fn checked_doc(&self, doc: i64) -> PyResult<u32> {
+        u32::try_from(doc)
+            .ok()
+            .filter(|&d| (d as usize) < self.inner.num_documents())
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "document {doc} out of range ({} documents)",
+                    self.inner.num_documents()
+                ))
+            })
+    }
+}
+
+/// PLAID (or exact) search of every query; several run in parallel.
+fn search_all(
+    index: &Index,
+    queries: &[&[f32]],
+    params: &SearchParams,
+    exact: bool,
+) -> tartan_engine::Result<Vec<Vec<SearchHit>>> {
+    let one = |q: &[f32]| {
+        if exact {
+            index.search_exact(q, params.k)
+        } else {
+            index.search(q, params)
+        }
+    };
+    if queries.len() == 1 {
+        return Ok(vec![one(queries[0])?]);
+    }
+    queries.par_iter().map(|q| one(q)).collect()
+}

@@ -1,0 +1,128 @@
+"""Type stubs of tartan's compiled module (``tartan._tartan``).
+
+Everything here is re-exported by ``tartan``; the docstrings at run time come from
+the Rust sources (``help(tartan.Index.search)``).
+"""
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+_Path = Union[str, "os.PathLike[str]"]
+_Floats = Union[npt.NDArray[np.floating[Any]], Sequence[Any]]
+_Documents = Union[Sequence[_Floats], Tuple[_Floats, Union[npt.NDArray[np.integer[Any]], Sequence[int]]]]
+_Queries = Union[_Floats, Sequence[_Floats]]
+
+class IndexError(Exception):
+    """A problem with a tartan index (not the builtin IndexError): e.g. exact search
+    on an index built without ``keep_embeddings``."""
+
+class CorruptIndexError(IndexError):
+    """An index directory that cannot be read: a file truncated, damaged, missing or
+    of an unsupported format version. Fix: rebuild the index."""
+
+class EncoderError(Exception):
+    """A model that cannot be loaded or run."""
+
+class InternalError(RuntimeError):
+    """A bug in tartan: Rust code panicked; the interpreter keeps running."""
+
+class SearchResults:
+    """The results of ``Index.search``: for query ``i``, its hits best first.
+
+    ``scores`` is float32 ``[n_queries, k]``, ``-inf`` past a query's last hit;
+    ``docs`` int64 ordinals, ``-1`` there; ``ids[i]`` holds only the real hits.
+    """
+
+    @property
+    def ids(self) -> List[List[str]]: ...
+    @property
+    def scores(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def docs(self) -> npt.NDArray[np.int64]: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int) -> List[Tuple[str, float]]: ...
+
+class Index:
+    """A compressed, memory-mapped ColBERT index; immutable and thread-safe."""
+
+    @staticmethod
+    def build(
+        path: _Path,
+        documents_embeddings: _Documents,
+        ids: Optional[Sequence[Any]] = None,
+        *,
+        nbits: int = 2,
+        codec: str = "product",
+        keep_embeddings: bool = False,
+        progress: bool = False,
+        overwrite: bool = False,
+        num_centroids: Optional[int] = None,
+        seed: int = 42,
+    ) -> "Index":
+        """Builds an index at ``path`` from token embeddings and returns it, open."""
+    @staticmethod
+    def open(path: _Path) -> "Index":
+        """Opens the index in directory ``path`` (memory-mapped)."""
+    def search(
+        self,
+        queries: _Queries,
+        k: int = 10,
+        *,
+        nprobe: Optional[int] = None,
+        ndocs: Optional[int] = None,
+        threshold: Optional[float] = None,
+        exact: bool = False,
+    ) -> SearchResults:
+        """The top ``k`` documents of each query by MaxSim (PLAID, or exact)."""
+    def __len__(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def path(self) -> Path: ...
+    def stats(self) -> Dict[str, Any]:
+        """Counts, sizes, codec and the recorded encoder settings."""
+    def doc_id(self, doc: int) -> str:
+        """The external id of document ordinal ``doc``."""
+    def lookup(self, ids: Sequence[str]) -> npt.NDArray[np.int64]:
+        """The ordinals of external ids (ValueError for an unknown one)."""
+    def document_embeddings(self, doc: int) -> npt.NDArray[np.float32]:
+        """Document ``doc``'s token embeddings (kept, else decompressed), ``[tokens, dim]``."""
+    def _rust_search_seconds(self, queries: _Queries, k: int = 10) -> List[float]:
+        """For the bench script: each query's PLAID search timed in Rust alone."""
+
+class Encoder:
+    """A ColBERT model: texts to L2-normalised token embeddings, as PyLate makes them."""
+
+    def __init__(self, model: _Path, device: str = "cpu") -> None: ...
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> List[npt.NDArray[np.float32]]:
+        """One float32 ``[tokens_i, dim]`` array per text."""
+    def encode_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """float32 ``[n, query_length, dim]``."""
+    @property
+    def dim(self) -> int: ...
+    @property
+    def query_length(self) -> int: ...
+    @property
+    def document_length(self) -> int: ...
+    @property
+    def device(self) -> str: ...
+    def settings(self) -> Dict[str, Any]:
+        """The encoding settings recorded in an index built from text."""
+
+def evaluate(
+    qrels: Dict[str, Dict[str, int]],
+    run: Dict[str, Dict[str, float]],
+    measures: Sequence[str] = ["ndcg_cut_10", "recall_100"],
+    *,
+    relevance_level: int = 1,
+    per_query: bool = False,
+) -> Dict[str, Any]:
+    """pytrec_eval's measures: ``{measure: mean}``, or per query with ``per_query=True``."""
+
+def _panic_for_tests(message: str) -> None: ...
