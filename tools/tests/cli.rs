@@ -5,5 +5,6 @@ mod cli {
     mod embeddings;
     mod real_data;
     mod server;
+    mod server_limits;
     mod usage;
 }

@@ -13,6 +13,7 @@ mod npy_input;
 mod pipeline;
 mod staging;
 mod train;
+mod unit_norm;
 
 pub use builder::IndexBuilder;
 pub use config::{BuildConfig, BuildProgress, BuildReport, NoProgress};

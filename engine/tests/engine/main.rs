@@ -4,4 +4,5 @@ mod build;
 mod common;
 mod corruption;
 mod edge_cases;
+mod input_checks;
 mod quality;
