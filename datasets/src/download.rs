@@ -85,7 +85,8 @@ pub fn download_beir_from(name: &str, cache_dir: &Path, base_url: &str) -> Resul
             Err(e) => Err(DatasetsError::Verification {
                 path: target.clone(),
                 message: format!(
-                    "the cached dataset is incomplete ({e}); complete it or remove the directory to download again"
+                    "the cached dataset is incomplete ({}); complete it or remove the directory to download again",
+                    crate::error::with_causes(&e)
                 ),
             }),
         };

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetsError {
     /// A file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -83,7 +83,7 @@ pub enum DatasetsError {
     },
 
     /// A zip archive could not be read.
-    #[error("{path}: bad zip archive: {source}")]
+    #[error("{path}: bad zip archive")]
     Zip {
         /// The archive.
         path: PathBuf,
@@ -136,4 +136,17 @@ impl DatasetsError {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// `error` and its causes on one line, `outer: inner: ...` (the variants that carry
+/// a source leave it out of their own message, so a chain printer shows it once).
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

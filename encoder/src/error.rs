@@ -16,7 +16,7 @@ pub enum EncoderError {
         why: String,
     },
     /// Reading a file failed.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -25,7 +25,7 @@ pub enum EncoderError {
         source: std::io::Error,
     },
     /// A JSON file (config, modules, metadata) could not be parsed.
-    #[error("cannot parse {path}: {source}")]
+    #[error("cannot parse {path}")]
     Json {
         /// The file.
         path: PathBuf,
@@ -42,7 +42,7 @@ pub enum EncoderError {
         message: String,
     },
     /// A tensor operation or weight load in candle failed.
-    #[error("candle error while {context}: {source}")]
+    #[error("candle error while {context}")]
     Candle {
         /// What was being done.
         context: String,

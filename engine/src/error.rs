@@ -7,12 +7,24 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// An operating-system error on a file or directory.
-    #[error("{path}: {source}")]
+    ///
+    /// Displays the path only; the OS error is the [`std::error::Error::source`], so a
+    /// chain printer (anyhow's `{:#}`) shows `PATH: Permission denied (os error 13)`
+    /// once rather than twice.
+    #[error("{path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
+        #[source]
         source: std::io::Error,
+    },
+    /// The index directory itself is not there.
+    /// Fix: check the path, or build the index first.
+    #[error("index directory {path} does not exist")]
+    NoIndex {
+        /// The directory asked for.
+        path: PathBuf,
     },
     /// A file the index needs is not there.
     /// Fix: the directory is not a (complete) tartan index; rebuild it.
@@ -73,6 +85,25 @@ pub enum EngineError {
         /// The column (dimension).
         column: usize,
     },
+    /// An input embedding whose L2 norm is not 1 (within 0.01): ColBERT embeddings are
+    /// L2-normalised, and every score assumes it.
+    /// Fix: normalise each row (numpy: `e / np.linalg.norm(e, axis=1, keepdims=True)`);
+    /// an all-zero row has no direction and must be dropped.
+    #[error(
+        "embedding row {row} (document {document:?}, token {token}) has L2 norm {norm}, \
+         not 1: ColBERT embeddings must be L2-normalised (numpy: \
+         e / np.linalg.norm(e, axis=1, keepdims=True)); an all-zero row must be dropped"
+    )]
+    NotUnitNorm {
+        /// The row in the whole input (embeddings of all documents back to back).
+        row: usize,
+        /// The document's external id.
+        document: String,
+        /// The token (row) within the document.
+        token: usize,
+        /// The norm found.
+        norm: f32,
+    },
     /// A query with no tokens.
     #[error("empty query: a query needs at least one token embedding")]
     EmptyQuery,
@@ -102,12 +133,6 @@ pub enum EngineError {
     /// Fix: build with `BuildConfig::keep_embeddings = true`.
     #[error("this index keeps no uncompressed embeddings (build with keep_embeddings)")]
     NoEmbeddings,
-    /// The index directory does not exist.
-    #[error("index directory {path} does not exist")]
-    NoIndex {
-        /// The directory.
-        path: PathBuf,
-    },
     /// Another process holds the index's writer lock.
     /// Fix: wait for that writer to finish (or stop it).
     #[error("{path}: the index is being written by process {pid}; one writer at a time")]

@@ -90,8 +90,9 @@ pub struct SearchParamArgs {
 }
 
 impl SearchParamArgs {
-    /// The defaults for `k`, overridden by the options given.
-    pub fn params(&self, k: usize) -> SearchParams {
+    /// The defaults for `k`, overridden by the options given and checked by
+    /// [`SearchParams::validate`] (the server applies the same check).
+    pub fn params(&self, k: usize) -> anyhow::Result<SearchParams> {
         let mut p = SearchParams::for_k(k);
         if let Some(n) = self.nprobe {
             p.nprobe = n;
@@ -102,6 +103,61 @@ impl SearchParamArgs {
         if let Some(n) = self.ndocs {
             p.ndocs = n;
         }
-        p
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+/// A positive, finite number of seconds (fractions allowed).
+pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "{text} s: give a positive number of seconds, at most a day"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// How the server treats connections: the limits that keep a slow, silent or
+/// numerous client from holding it (or its shutdown) hostage.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Seconds for a request's complete header to arrive, counted from when the
+    /// server starts waiting for it (also the longest a kept-alive connection waits
+    /// for its next request).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout: std::time::Duration,
+    /// Seconds a connection with no request in flight may stay quiet (no byte
+    /// either way) before it is closed.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
+    pub idle_timeout: std::time::Duration,
+    /// Seconds for a request's whole body to arrive after its header (then 408).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub body_timeout: std::time::Duration,
+    /// Most connections open at once (default: the open-file limit less 64, between
+    /// 16 and 4096). At the cap a new connection closes the idlest one with no
+    /// request in flight; if every one has a request in flight it gets 503.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
+    /// Seconds requests in flight may take to finish after SIGTERM or Ctrl-C; what
+    /// is still running then is cut and the process exits 0.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seconds;
+    use std::time::Duration;
+
+    #[test]
+    fn seconds_are_positive_and_finite() {
+        assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
+        for bad in ["0", "-1", "nan", "inf", "1e9", "soon"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
     }
 }

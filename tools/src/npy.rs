@@ -510,3 +510,7 @@ mod tests {
         assert_eq!(back.data, vec![1, 2]);
     }
 }
+
+#[cfg(test)]
+#[path = "npy_fuzz.rs"]
+mod fuzz;

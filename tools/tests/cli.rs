@@ -6,5 +6,6 @@ mod cli {
     mod living;
     mod real_data;
     mod server;
+    mod server_limits;
     mod usage;
 }

@@ -9,6 +9,7 @@ use super::config::{BuildConfig, BuildProgress, BuildReport};
 use super::pipeline::{build, Corpus, Source, SPILL, SPILL_HEADER_LEN};
 use super::target::Target;
 use super::train::check_finite;
+use super::unit_norm::check_unit_norm;
 use crate::error::{EngineError, Result};
 use crate::format::npy::map_file;
 
@@ -76,7 +77,8 @@ impl IndexBuilder {
     /// Adds a document: its external id and its embeddings (`n x dim`, row-major,
     /// `n` may be 0). Ids must be unique (checked at `finish`).
     ///
-    /// Errors: [`EngineError::DimensionMismatch`], [`EngineError::NonFinite`].
+    /// Errors: [`EngineError::DimensionMismatch`], [`EngineError::NonFinite`],
+    /// [`EngineError::NotUnitNorm`] for a row whose L2 norm is not 1 (within 0.01).
     pub fn add_document(&mut self, id: &str, embeddings: &[f32]) -> Result<()> {
         if embeddings.len() % self.dim != 0 {
             return Err(EngineError::DimensionMismatch {
@@ -93,6 +95,12 @@ impl IndexBuilder {
                 column,
             },
             other => other,
+        })?;
+        check_unit_norm(embeddings, self.dim).map_err(|off| EngineError::NotUnitNorm {
+            row: first_row + off.row,
+            document: id.to_owned(),
+            token: off.row,
+            norm: off.norm,
         })?;
         self.spill
             .write_all(bytemuck::cast_slice(embeddings))

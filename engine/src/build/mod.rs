@@ -14,6 +14,7 @@ pub(crate) mod pipeline;
 pub(crate) mod segment_writer;
 pub(crate) mod target;
 pub(crate) mod train;
+mod unit_norm;
 
 pub use builder::IndexBuilder;
 pub use config::{BuildConfig, BuildProgress, BuildReport, NoProgress};

@@ -11,6 +11,7 @@ use super::builder::{check_config, IndexBuilder};
 use super::config::{BuildConfig, BuildProgress, BuildReport};
 use super::pipeline::{build, Corpus, Source};
 use super::target::Target;
+use super::unit_norm::check_unit_norm;
 use crate::error::{EngineError, Result};
 use crate::format::npy::{map_file, parse_header, Dtype, NpyHeader};
 
@@ -21,7 +22,9 @@ use crate::format::npy::{map_file, parse_header, Dtype, NpyHeader};
 /// The embeddings are memory-mapped, not read into memory.
 ///
 /// Errors: [`EngineError::InvalidInput`] naming the file for a wrong dtype, shape,
-/// size, negative length or length mismatch; the errors of [`IndexBuilder`].
+/// size, negative length or length mismatch; [`EngineError::NotUnitNorm`] naming the
+/// first row (and its document and token) whose L2 norm is not 1 (within 0.01),
+/// found before anything is written; the errors of [`IndexBuilder`].
 pub fn build_from_npy(
     embeddings: &Path,
     doclens: &Path,
@@ -79,6 +82,8 @@ pub fn build_from_npy(
     let data = &emb_map[emb_header.data_offset..];
     match bytemuck::try_cast_slice::<u8, f32>(data) {
         Ok(embeddings) => {
+            check_unit_norm(embeddings, dim)
+                .map_err(|off| not_unit_norm(off.row, off.norm, &doc_offsets, &ids))?;
             let target = Target::create(out_dir, config.overwrite)?;
             let corpus = Corpus {
                 embeddings,
@@ -185,4 +190,19 @@ fn read_lengths(path: &Path, map: &Mmap, header: &NpyHeader) -> Result<Vec<u64>>
             u64::try_from(v).map_err(|_| invalid(format!("negative length {v} at document {i}")))
         })
         .collect()
+}
+
+/// [`EngineError::NotUnitNorm`] for input row `row`, located in its document.
+fn not_unit_norm(row: usize, norm: f32, doc_offsets: &[u64], ids: &[String]) -> EngineError {
+    // The document whose range `offsets[d]..offsets[d + 1]` holds the row.
+    let doc = doc_offsets
+        .partition_point(|&o| o <= row as u64)
+        .saturating_sub(1)
+        .min(ids.len().saturating_sub(1));
+    EngineError::NotUnitNorm {
+        row,
+        document: ids.get(doc).cloned().unwrap_or_default(),
+        token: row - doc_offsets[doc] as usize,
+        norm,
+    }
 }

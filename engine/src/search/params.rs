@@ -66,10 +66,19 @@ impl SearchParams {
         (self.ndocs / 4).max(self.k)
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks the parameters every search entry point (the CLI, the server, the
+    /// library) accepts: nprobe and ndocs at least 1, a threshold that is a number.
+    ///
+    /// Errors: [`EngineError::InvalidConfig`] naming the parameter.
+    pub fn validate(&self) -> Result<()> {
         if self.nprobe == 0 {
             return Err(EngineError::InvalidConfig {
                 reason: "nprobe must be at least 1".into(),
+            });
+        }
+        if self.ndocs == 0 {
+            return Err(EngineError::InvalidConfig {
+                reason: "ndocs must be at least 1".into(),
             });
         }
         if self.centroid_score_threshold.is_nan() {
@@ -135,5 +144,21 @@ mod tests {
             (4, 0.4, 4096)
         );
         assert_eq!(SearchParams::for_k(2000).ndocs, 8000);
+    }
+
+    #[test]
+    fn zero_nprobe_or_ndocs_is_refused() {
+        assert!(SearchParams::for_k(10).validate().is_ok());
+        let p = SearchParams {
+            ndocs: 0,
+            ..SearchParams::for_k(10)
+        };
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains("ndocs must be at least 1"), "{err}");
+        let p = SearchParams {
+            nprobe: 0,
+            ..SearchParams::for_k(10)
+        };
+        assert!(p.validate().is_err());
     }
 }

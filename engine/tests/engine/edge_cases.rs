@@ -217,11 +217,13 @@ fn exact_search_needs_kept_embeddings() {
 fn tiny_corpora_build_with_default_settings() {
     let dir = scratch_dir("tiny").join("index");
     let mut builder = IndexBuilder::new(&dir, 8, BuildConfig::default()).unwrap();
-    builder.add_document("one", &[0.5; 8]).unwrap();
+    // One unit-norm embedding.
+    let unit = [8f32.sqrt().recip(); 8];
+    builder.add_document("one", &unit).unwrap();
     let report = builder.finish(&NoProgress).unwrap();
     assert_eq!(report.num_centroids, 1);
     let index = Index::open(&dir).unwrap();
-    let hits = index.search(&[0.5; 8], &SearchParams::for_k(10)).unwrap();
+    let hits = index.search(&unit, &SearchParams::for_k(10)).unwrap();
     assert_eq!(hits.len(), 1);
-    assert!((hits[0].score - index.score_explicit(&[0.5; 8], 0).unwrap()).abs() < 1e-4);
+    assert!((hits[0].score - index.score_explicit(&unit, 0).unwrap()).abs() < 1e-4);
 }

@@ -4,5 +4,6 @@ mod build;
 mod common;
 mod corruption;
 mod edge_cases;
+mod input_checks;
 mod living;
 mod quality;

@@ -111,6 +111,7 @@ struct Comparison {
 
 /// Runs `tartan eval`.
 pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
+    let params = args.params.params(args.k as usize)?;
     let cache = cache::root(args.cache_dir.as_deref())?;
     let (dataset_name, dataset_dir) = resolve_dataset(&args.dataset, &cache)?;
     let dataset = BeirDataset::open(&dataset_dir)
@@ -217,7 +218,6 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
     std::fs::create_dir_all(&output)
         .with_context(|| format!("cannot create {}", output.display()))?;
     let k = args.k as usize;
-    let params = args.params.params(k);
     let measures = metrics::default_measures();
 
     // One searched method: its run file, its metrics and its latency.
@@ -396,7 +396,12 @@ fn reuse_check(
     }
     let index = match Index::open(dir) {
         Ok(i) => i,
-        Err(e) => return Ok(Reuse::No(format!("the existing one does not open: {e}"))),
+        Err(e) => {
+            return Ok(Reuse::No(format!(
+                "the existing one does not open: {:#}",
+                anyhow::Error::new(e)
+            )))
+        }
     };
     let meta = index.meta();
     if &meta.encoder != record {

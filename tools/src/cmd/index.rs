@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use tartan_encoder::Encoder;
 use tartan_engine::{BuildReport, IndexBuilder};
@@ -148,14 +148,24 @@ pub fn print_report(report: &BuildReport, out: &Path) {
     );
 }
 
+/// Document ids, one a line (a final newline is optional; `\r\n` line ends are
+/// accepted). A blank line is an error naming its number, never skipped: skipping
+/// it would shift every later id onto the wrong document.
 pub fn read_ids(path: &Path) -> Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(|l| l.trim_end_matches('\r').to_string())
-        .filter(|l| !l.is_empty())
-        .collect())
+    parse_ids(&text).with_context(|| format!("bad ids file {}", path.display()))
+}
+
+fn parse_ids(text: &str) -> Result<Vec<String>> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let id = line.trim_end_matches('\r');
+            ensure!(!id.trim().is_empty(), "empty id at line {}", i + 1);
+            Ok(id.to_string())
+        })
+        .collect()
 }
 
 /// Everything a build from text needs.
@@ -245,6 +255,31 @@ pub fn build_from_text(job: &TextBuild<'_>) -> Result<BuildReport> {
                 w.abandon();
             }
             Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ids;
+
+    #[test]
+    fn ids_one_a_line() {
+        assert_eq!(parse_ids("a\nb\r\nc").unwrap(), ["a", "b", "c"]);
+        assert_eq!(parse_ids("a\nb\n").unwrap(), ["a", "b"]);
+        assert!(parse_ids("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_blank_line_is_named() {
+        for (text, line) in [
+            ("a\n\nb\n", 2),
+            ("\na\n", 1),
+            ("a\nb\n\n", 3),
+            ("a\n \r\n", 2),
+        ] {
+            let err = format!("{:#}", parse_ids(text).unwrap_err());
+            assert_eq!(err, format!("empty id at line {line}"), "{text:?}");
         }
     }
 }

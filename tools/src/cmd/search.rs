@@ -67,6 +67,7 @@ pub struct SearchArgs {
 pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
     let index = open_index(&args.index)?;
     let k = args.k as usize;
+    let params = args.params.params(k)?;
     if args.exact {
         ensure!(
             index.has_embeddings(),
@@ -124,7 +125,6 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
             .collect();
         (queries, labels)
     };
-    let params = args.params.params(k);
     let hits = run_searches(&index, &queries, &params, args.exact)?;
     let docs = if args.no_text || args.format == Format::Trec {
         None
@@ -151,7 +151,16 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
 }
 
 /// Opens an index with a message naming the directory.
+///
+/// A directory that is not there is reported as such
+/// ([`tartan_engine::EngineError::NoIndex`]), not as a missing file inside it.
 pub fn open_index(dir: &Path) -> Result<Index> {
+    if !dir.exists() {
+        return Err(tartan_engine::EngineError::NoIndex {
+            path: dir.to_path_buf(),
+        }
+        .into());
+    }
     Index::open(dir).with_context(|| format!("cannot open index {}", dir.display()))
 }
 

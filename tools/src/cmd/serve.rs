@@ -10,9 +10,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tartan_encoder::Device;
 
+use crate::args::ConnectionArgs;
 use crate::cmd::search::open_index;
 use crate::docstore::DocStore;
 use crate::model::{self, parse_device};
+use crate::server::connections::{self, ConnLimits};
 use crate::server::{self, AppState, Limits};
 use crate::Globals;
 
@@ -31,8 +33,13 @@ use crate::Globals;
 /// --max-concurrent searches run at once (others wait up to --timeout, then get 503);
 /// bodies over --max-body-bytes get 413; malformed JSON 400, a wrong shape 422,
 /// wrong dimensions or k out of range 400, always as {"error": "..."}.
-/// SIGTERM or Ctrl-C stops accepting connections and finishes the requests in flight.
-/// The first line on stdout is "listening on http://ADDR" (useful with port 0).
+/// Connections: a request's header must arrive within --header-timeout, its body
+/// within --body-timeout (else 408); a connection with no request in flight and quiet
+/// for --idle-timeout is closed; at most --max-connections are open, and at the cap
+/// a new one closes the idlest (or, when every one has a request in flight, gets 503).
+/// SIGTERM or Ctrl-C stops accepting connections, closes idle ones and lets requests
+/// in flight finish for up to --shutdown-timeout; then they are cut and the process
+/// exits 0. The first line on stdout is "listening on http://ADDR" (useful with port 0).
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ServeArgs {
@@ -66,6 +73,8 @@ pub struct ServeArgs {
     /// Most queries in one request.
     #[arg(long, default_value_t = 256)]
     pub max_queries: usize,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 /// Runs `tartan serve` until SIGTERM or Ctrl-C.
@@ -104,7 +113,9 @@ pub fn run(args: ServeArgs, _globals: Globals) -> Result<()> {
         max_k: args.max_k.max(1),
         max_queries: args.max_queries.max(1),
         max_query_tokens: 4096,
+        body_timeout: args.connections.body_timeout,
     };
+    let conn_limits = connection_limits(&args.connections);
     let state = Arc::new(AppState::new(index, encoder, docs, limits));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -125,13 +136,45 @@ pub fn run(args: ServeArgs, _globals: Globals) -> Result<()> {
             args.index.display(),
             state.index.num_documents()
         );
-        axum::serve(listener, server::router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("server failed")?;
-        eprintln!("shut down cleanly");
-        Ok(())
-    })
+        let app = server::router(state.clone());
+        let deadline = conn_limits.shutdown_timeout;
+        let report = connections::serve(listener, app, state, conn_limits, shutdown_signal()).await;
+        if report.cut == 0 {
+            eprintln!("shut down cleanly");
+        } else {
+            eprintln!(
+                "shut down: the {} s deadline passed, {} connection(s) with requests in flight cut",
+                deadline.as_secs_f64(),
+                report.cut
+            );
+        }
+        anyhow::Ok(())
+    })?;
+    // Searches still running on the blocking pool are abandoned, not awaited.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(())
+}
+
+/// The connection limits the options ask for; warns when the cap exceeds what the
+/// open-file limit allows.
+fn connection_limits(args: &ConnectionArgs) -> ConnLimits {
+    let max_connections = args
+        .max_connections
+        .map_or_else(connections::default_max_connections, |n| n as usize);
+    if let Some(fds) = connections::descriptor_limit() {
+        if max_connections + 64 > fds {
+            eprintln!(
+                "warning: --max-connections {max_connections} is close to or over the open-file \
+                 limit ({fds}); when descriptors run out, idle connections are closed to make room"
+            );
+        }
+    }
+    ConnLimits {
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections,
+        shutdown_timeout: args.shutdown_timeout,
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -8,8 +8,12 @@
 //!
 //! Searches run on the blocking pool, at most `max_concurrent` at a time; a request
 //! that cannot start within the timeout gets 503, one that cannot finish within it
-//! 504. Bodies over the limit get 413. Every error reply is `{"error": ...}`.
+//! 504. Bodies over the limit get 413, bodies not received within the body timeout
+//! 408. Every error reply is `{"error": ...}`. Connections (cap, header and idle
+//! timeouts, the shutdown deadline) are handled by [`connections::serve`].
 
+mod body_deadline;
+pub mod connections;
 mod error;
 mod search;
 
@@ -46,6 +50,8 @@ pub struct Limits {
     pub max_queries: usize,
     /// Most tokens in one query given as embeddings.
     pub max_query_tokens: usize,
+    /// Longest time for a request's whole body to arrive after its header.
+    pub body_timeout: Duration,
 }
 
 /// Counters for `/stats`.
@@ -57,6 +63,11 @@ pub struct Stats {
     pub errors: AtomicU64,
     /// Queries searched successfully.
     pub queries_served: AtomicU64,
+    /// Idle connections closed to make room for new ones at the connection cap.
+    pub connections_evicted: AtomicU64,
+    /// Connections refused (503) at the cap because every open one had a request
+    /// in flight.
+    pub connections_refused: AtomicU64,
 }
 
 /// What every handler shares.
@@ -114,6 +125,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_deadline::read_body_within,
+        ))
         .layer(
             // A last guard: the search handler enforces its own, shorter timeout.
             ServiceBuilder::new()
@@ -154,6 +169,8 @@ async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
         "uptime_seconds": state.started.elapsed().as_secs_f64(),
         "max_concurrent": state.limits.max_concurrent,
         "searches_running": state.limits.max_concurrent - state.permits.available_permits().min(state.limits.max_concurrent),
+        "connections_evicted": state.stats.connections_evicted.load(Ordering::Relaxed),
+        "connections_refused": state.stats.connections_refused.load(Ordering::Relaxed),
     }))
 }
 

@@ -67,22 +67,26 @@ fn validate(state: &AppState, req: SearchRequest) -> Result<(Work, SearchParams,
     }
     let mut params = SearchParams::for_k(k);
     if let Some(n) = req.nprobe {
-        if n == 0 || n > 1024 {
-            return Err(ApiError::bad_request("nprobe must be between 1 and 1024"));
-        }
         params.nprobe = n;
     }
     if let Some(t) = req.threshold {
-        if !t.is_finite() {
-            return Err(ApiError::bad_request("threshold must be a finite number"));
-        }
         params.centroid_score_threshold = t;
     }
     if let Some(n) = req.ndocs {
-        if n == 0 || n > 1_000_000 {
-            return Err(ApiError::bad_request("ndocs must be between 1 and 1000000"));
-        }
         params.ndocs = n;
+    }
+    // The engine's check, as `tartan search` applies it; then the server's bounds.
+    params
+        .validate()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if params.nprobe > 1024 {
+        return Err(ApiError::bad_request("nprobe must be at most 1024"));
+    }
+    if !params.centroid_score_threshold.is_finite() {
+        return Err(ApiError::bad_request("threshold must be a finite number"));
+    }
+    if params.ndocs > 1_000_000 {
+        return Err(ApiError::bad_request("ndocs must be at most 1000000"));
     }
     if req.exact && !state.index.has_embeddings() {
         return Err(ApiError::bad_request(
@@ -174,7 +178,7 @@ fn execute(
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let encoded = encoder
                 .encode_queries(&refs)
-                .map_err(|e| internal(format!("encoding failed: {e}")))?;
+                .map_err(|e| internal(format!("encoding failed: {:#}", anyhow::Error::new(e))))?;
             (encoded.into_iter().map(|e| e.data).collect(), Some(texts))
         }
     };
@@ -189,7 +193,7 @@ fn execute(
     } else {
         index.search_batch(&vectors, params)
     }
-    .map_err(|e| internal(format!("search failed: {e}")))?;
+    .map_err(|e| internal(format!("search failed: {:#}", anyhow::Error::new(e))))?;
     let mut out = Vec::with_capacity(hits.len());
     for (i, hits) in hits.iter().enumerate() {
         let results = crate::cmd::search::to_hits(index, hits, state.docs.as_deref())

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -12,7 +12,12 @@ use serde_json::{json, Value};
 use super::common::{synthetic_index, tartan, Synthetic};
 
 /// One HTTP/1.1 exchange over a fresh connection: (status, JSON body).
-fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (u16, Value) {
+pub(super) fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -45,13 +50,13 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (u16
     (status, value)
 }
 
-fn post(addr: SocketAddr, body: &Value) -> (u16, Value) {
+pub(super) fn post(addr: SocketAddr, body: &Value) -> (u16, Value) {
     http(addr, "POST", "/search", Some(body.to_string().as_bytes()))
 }
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
+pub(super) struct Server {
+    pub(super) child: Child,
+    pub(super) addr: SocketAddr,
 }
 
 impl Drop for Server {
@@ -62,7 +67,12 @@ impl Drop for Server {
 }
 
 fn start(index: &std::path::Path) -> Server {
-    let mut child = tartan()
+    start_with(tartan(), index, &[])
+}
+
+/// Starts `cmd serve` on `index` (port 0) with the test limits and `extra` options.
+pub(super) fn start_with(mut cmd: Command, index: &std::path::Path, extra: &[&str]) -> Server {
+    let mut child = cmd
         .args([
             "serve",
             "--index",
@@ -76,6 +86,7 @@ fn start(index: &std::path::Path) -> Server {
             "--max-k",
             "100",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -51,7 +51,10 @@ fn runtime_errors_are_one_line_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: cannot open index"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: index directory") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("backtrace"), "{stderr}");
 
     // --verbose shows the error chain across lines.
