@@ -1,11 +1,13 @@
 //! Document text kept beside an index (`tartan index --store-text`).
 //!
 //! `docs.jsonl` in the index directory: one `{"id": ..., "text": ...}` line per
-//! document, in the index's document order, so the text of search hit `doc` is
-//! line `doc`. The engine never reads it; an index without it simply shows no text.
+//! document of the build, looked up by id (document numbers change as segments are
+//! added and merged; ids do not). Documents added later have no stored text. The
+//! engine never reads it; an index without it simply shows no text.
 //! It is streamed to a hidden file beside the output during the build and moved
 //! into the finished index only after the index itself is in place.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -80,51 +82,51 @@ impl DocStoreWriter {
     }
 }
 
-/// Random access to the texts of an index's documents.
+/// Random access to the texts of an index's documents, by id.
 pub struct DocStore {
     file: Mutex<BufReader<File>>,
-    offsets: Vec<u64>,
+    /// id -> byte range of its line.
+    lines: HashMap<String, (u64, u64)>,
 }
 
 impl DocStore {
     /// Opens `docs.jsonl` of an index; `None` when the index stores no text.
-    pub fn open(index_dir: &Path, num_documents: usize) -> Result<Option<Self>> {
+    pub fn open(index_dir: &Path) -> Result<Option<Self>> {
         let path = index_dir.join(DOCS_FILE);
         if !path.exists() {
             return Ok(None);
         }
         let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut reader = BufReader::new(file);
-        let mut offsets = Vec::with_capacity(num_documents + 1);
+        let mut lines = HashMap::new();
         let mut pos = 0u64;
         let mut line = Vec::new();
-        loop {
+        for number in 1.. {
             line.clear();
             let n = reader.read_until(b'\n', &mut line)?;
             if n == 0 {
                 break;
             }
-            offsets.push(pos);
+            #[derive(Deserialize)]
+            struct IdOnly {
+                id: String,
+            }
+            let doc: IdOnly = serde_json::from_slice(&line)
+                .with_context(|| format!("{}: line {number} is not a document", path.display()))?;
+            lines.insert(doc.id, (pos, pos + n as u64));
             pos += n as u64;
         }
-        ensure!(
-            offsets.len() == num_documents,
-            "{} holds {} documents but the index has {num_documents}",
-            path.display(),
-            offsets.len()
-        );
-        offsets.push(pos);
         Ok(Some(Self {
             file: Mutex::new(reader),
-            offsets,
+            lines,
         }))
     }
 
-    /// The text of document number `doc`.
-    pub fn text(&self, doc: u32) -> Result<String> {
-        let doc = doc as usize;
-        ensure!(doc + 1 < self.offsets.len(), "document {doc} out of range");
-        let (start, end) = (self.offsets[doc], self.offsets[doc + 1]);
+    /// The text of the document with id `id`, None when none was stored.
+    pub fn text(&self, id: &str) -> Result<Option<String>> {
+        let Some(&(start, end)) = self.lines.get(id) else {
+            return Ok(None);
+        };
         let mut buf = vec![0u8; (end - start) as usize];
         {
             let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
@@ -132,7 +134,8 @@ impl DocStore {
             file.read_exact(&mut buf)?;
         }
         let line: DocLine = serde_json::from_slice(&buf).context("corrupt docs.jsonl line")?;
-        Ok(line.text.into_owned())
+        ensure!(line.id == id, "docs.jsonl changed while open");
+        Ok(Some(line.text.into_owned()))
     }
 }
 
@@ -141,7 +144,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn write_then_read_by_number() {
+    fn write_then_read_by_id() {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join("idx");
         let mut w = DocStoreWriter::create(&index).unwrap();
@@ -149,12 +152,11 @@ mod tests {
         w.add("b", "second \"quoted\"\nline").unwrap();
         std::fs::create_dir(&index).unwrap();
         w.finish(&index).unwrap();
-        let store = DocStore::open(&index, 2).unwrap().unwrap();
-        assert_eq!(store.text(1).unwrap(), "second \"quoted\"\nline");
-        assert_eq!(store.text(0).unwrap(), "first text");
-        assert!(store.text(2).is_err());
-        assert!(DocStore::open(&index, 3).is_err());
-        assert!(DocStore::open(dir.path(), 0).unwrap().is_none());
+        let store = DocStore::open(&index).unwrap().unwrap();
+        assert_eq!(store.text("b").unwrap().unwrap(), "second \"quoted\"\nline");
+        assert_eq!(store.text("a").unwrap().unwrap(), "first text");
+        assert_eq!(store.text("c").unwrap(), None);
+        assert!(DocStore::open(dir.path()).unwrap().is_none());
         assert!(!dir.path().join(".idx.docs.partial").exists());
     }
 }

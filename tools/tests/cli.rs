@@ -7,5 +7,6 @@ mod cli {
     mod real_data;
     mod server;
     mod server_limits;
+    mod server_living;
     mod usage;
 }

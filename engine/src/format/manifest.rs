@@ -299,6 +299,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// The error a failpoint returns in tests: what a crash at that point would leave.
+/// (`fail_point!` expands to nothing unless the test build compiles failpoints in.)
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn injected(point: &str) -> EngineError {
     EngineError::Io {
         path: PathBuf::from(point),

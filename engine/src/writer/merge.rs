@@ -12,7 +12,7 @@ use crate::build::train::train;
 use crate::build::{BuildConfig, BuildProgress};
 use crate::error::{EngineError, Result};
 use crate::format::doc_centroids::DocCentroidsWriter;
-use crate::format::manifest::{injected, sync_dir, Manifest, SegmentEntry};
+use crate::format::manifest::{sync_dir, Manifest, SegmentEntry};
 use crate::format::npy::{write_array, Dtype, NpyWriter};
 use crate::format::table::write_table;
 use crate::format::{CENTROID_IDS, CODES, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS, EMBEDDINGS};
@@ -46,9 +46,9 @@ pub(crate) fn merge_smallest(
     chosen.sort_unstable();
     let name = format!("seg-{:06}", next.take_number());
     let entry = write_merged(dir, &name, index, &chosen)?;
-    fail::fail_point!("merge.after_segment", |_| Err(injected(
-        "merge.after_segment"
-    )));
+    fail::fail_point!("merge.after_segment", |_| Err(
+        crate::format::manifest::injected("merge.after_segment")
+    ));
     let first = chosen[0];
     let names: Vec<&str> = chosen
         .iter()

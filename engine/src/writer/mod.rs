@@ -23,9 +23,7 @@ use crate::build::segment_writer::{write_segment, Corpus, SegmentPlan};
 use crate::build::{BuildConfig, BuildProgress};
 use crate::error::{EngineError, Result};
 use crate::format::checksum::FileSum;
-use crate::format::manifest::{
-    injected, swap_current, write_manifest, write_synced, DeletesEntry, Manifest,
-};
+use crate::format::manifest::{swap_current, write_manifest, write_synced, DeletesEntry, Manifest};
 use crate::index::Index;
 use cleanup::remove_unreferenced;
 use lock::WriterLock;
@@ -217,7 +215,9 @@ impl IndexWriter {
             ids,
         };
         let entry = write_segment(&self.dir.join(&name), &name, &corpus, &plan, progress)?;
-        fail::fail_point!("add.after_segment", |_| Err(injected("add.after_segment")));
+        fail::fail_point!("add.after_segment", |_| Err(
+            crate::format::manifest::injected("add.after_segment")
+        ));
         self.write_deletes(&mut next, &replaced)?;
         next.segments.push(entry);
         let merged = if next.segments.len() > MAX_SEGMENTS {
@@ -330,9 +330,9 @@ impl IndexWriter {
                 sum: FileSum::of_bytes(&bytes),
             });
         }
-        fail::fail_point!("delete.after_bitmaps", |_| Err(injected(
-            "delete.after_bitmaps"
-        )));
+        fail::fail_point!("delete.after_bitmaps", |_| Err(
+            crate::format::manifest::injected("delete.after_bitmaps")
+        ));
         Ok(())
     }
 
@@ -342,11 +342,13 @@ impl IndexWriter {
         next.generation = self.manifest.generation + 1;
         crate::format::manifest::sync_dir(&self.dir)?;
         write_manifest(&self.dir, &next)?;
-        fail::fail_point!("commit.after_manifest", |_| Err(injected(
-            "commit.after_manifest"
-        )));
+        fail::fail_point!("commit.after_manifest", |_| Err(
+            crate::format::manifest::injected("commit.after_manifest")
+        ));
         swap_current(&self.dir, next.generation)?;
-        fail::fail_point!("commit.after_swap", |_| Err(injected("commit.after_swap")));
+        fail::fail_point!("commit.after_swap", |_| Err(
+            crate::format::manifest::injected("commit.after_swap")
+        ));
         self.index = Index::open(&self.dir)?;
         self.manifest = next;
         self.rebuild_id_map();

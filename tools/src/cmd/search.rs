@@ -129,7 +129,7 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
     let docs = if args.no_text || args.format == Format::Trec {
         None
     } else {
-        DocStore::open(&args.index, index.num_documents())?
+        DocStore::open(&args.index)?
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -193,7 +193,10 @@ pub fn to_hits(index: &Index, hits: &[SearchHit], docs: Option<&DocStore>) -> Re
             Ok(Hit {
                 id: index.doc_id(h.doc).to_string(),
                 score: h.score,
-                text: docs.map(|d| d.text(h.doc)).transpose()?,
+                text: docs
+                    .map(|d| d.text(index.doc_id(h.doc)))
+                    .transpose()?
+                    .flatten(),
             })
         })
         .collect()

@@ -9,12 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use tartan_encoder::Device;
+use tartan_engine::IndexWriter;
 
 use crate::args::ConnectionArgs;
 use crate::cmd::search::open_index;
 use crate::docstore::DocStore;
 use crate::model::{self, parse_device};
 use crate::server::connections::{self, ConnLimits};
+use crate::server::reload::{self, Snapshot};
 use crate::server::{self, AppState, Limits};
 use crate::Globals;
 
@@ -73,14 +75,34 @@ pub struct ServeArgs {
     /// Most queries in one request.
     #[arg(long, default_value_t = 256)]
     pub max_queries: usize,
+    /// Seconds between checks for a new generation of the index (a commit by `tartan
+    /// add`, `delete`, `optimize` or a `--force` rebuild); 0 checks only on POST /reload.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub reload_interval: f64,
+    /// Accept POST /documents (add or upsert) and DELETE /documents; the server then
+    /// holds the index's writer lock while it runs. Off: both answer 403.
+    #[arg(long)]
+    pub writable: bool,
     #[command(flatten)]
     pub connections: ConnectionArgs,
 }
 
 /// Runs `tartan serve` until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs, _globals: Globals) -> Result<()> {
+    anyhow::ensure!(
+        args.reload_interval.is_finite() && args.reload_interval >= 0.0,
+        "--reload-interval must be 0 or a positive number of seconds"
+    );
+    let writer = if args.writable {
+        Some(
+            IndexWriter::open(&args.index)
+                .with_context(|| format!("cannot open {} for writing", args.index.display()))?,
+        )
+    } else {
+        None
+    };
     let index = open_index(&args.index)?;
-    let docs = DocStore::open(&args.index, index.num_documents())?;
+    let docs = DocStore::open(&args.index)?;
     let model_name = if args.no_model {
         None
     } else {
@@ -116,7 +138,14 @@ pub fn run(args: ServeArgs, _globals: Globals) -> Result<()> {
         body_timeout: args.connections.body_timeout,
     };
     let conn_limits = connection_limits(&args.connections);
-    let state = Arc::new(AppState::new(index, encoder, docs, limits));
+    let snapshot = Arc::new(Snapshot::new(&args.index, index));
+    let state = Arc::new(AppState::new(
+        snapshot.clone(),
+        writer,
+        encoder,
+        docs,
+        limits,
+    ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -131,11 +160,25 @@ pub fn run(args: ServeArgs, _globals: Globals) -> Result<()> {
             writeln!(out, "listening on http://{local}")?;
             out.flush()?;
         }
+        let served = state.index();
         eprintln!(
-            "serving {} ({} documents) on http://{local}",
+            "serving {} (generation {}, {} documents{}) on http://{local}",
             args.index.display(),
-            state.index.num_documents()
+            served.generation(),
+            served.num_live_documents(),
+            if state.writer.is_some() {
+                ", writable"
+            } else {
+                ""
+            }
         );
+        drop(served);
+        if args.reload_interval > 0.0 {
+            tokio::spawn(reload::watch(
+                snapshot,
+                Duration::from_secs_f64(args.reload_interval),
+            ));
+        }
         let app = server::router(state.clone());
         let deadline = conn_limits.shutdown_timeout;
         let report = connections::serve(listener, app, state, conn_limits, shutdown_signal()).await;

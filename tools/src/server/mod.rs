@@ -14,7 +14,9 @@
 
 mod body_deadline;
 pub mod connections;
+mod documents;
 mod error;
+pub mod reload;
 mod search;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +30,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tartan_encoder::Encoder;
-use tartan_engine::Index;
+use tartan_engine::{Index, IndexWriter};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 
@@ -72,8 +74,10 @@ pub struct Stats {
 
 /// What every handler shares.
 pub struct AppState {
-    /// The memory-mapped index.
-    pub index: Arc<Index>,
+    /// The memory-mapped index, swapped on reload.
+    pub snapshot: Arc<reload::Snapshot>,
+    /// The index's writer, held for the server's life with `--writable`.
+    pub writer: Option<std::sync::Mutex<IndexWriter>>,
     /// The query encoder, when the server has a model.
     pub encoder: Option<Arc<Encoder>>,
     /// The model's name, for `/stats`.
@@ -91,9 +95,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a server over `index`.
+    /// The snapshot to serve this request from (kept by the request until it ends).
+    pub fn index(&self) -> Arc<Index> {
+        self.snapshot.get()
+    }
+
+    /// The state of a server over `snapshot` (writing through `writer` when given).
     pub fn new(
-        index: Index,
+        snapshot: Arc<reload::Snapshot>,
+        writer: Option<IndexWriter>,
         encoder: Option<(String, Encoder)>,
         docs: Option<DocStore>,
         limits: Limits,
@@ -103,7 +113,8 @@ impl AppState {
             None => (None, None),
         };
         Self {
-            index: Arc::new(index),
+            snapshot,
+            writer: writer.map(std::sync::Mutex::new),
             encoder,
             model,
             docs: docs.map(Arc::new),
@@ -122,6 +133,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/search", post(search::handle))
         .route("/health", get(health))
         .route("/stats", get(stats))
+        .route("/reload", post(reload_now))
+        .route("/documents", post(documents::add).delete(documents::delete))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
@@ -152,10 +165,15 @@ async fn health() -> Json<Value> {
 }
 
 async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let index = &state.index;
+    let index = state.index();
     let meta = index.meta();
     Json(json!({
-        "documents": index.num_documents(),
+        "generation": index.generation(),
+        "segments": index.num_segments(),
+        "reloads": state.snapshot.reloads.load(Ordering::Relaxed),
+        "writable": state.writer.is_some(),
+        "documents": index.num_live_documents(),
+        "deleted": index.deleted().len(),
         "embeddings": index.num_embeddings(),
         "dim": index.dim(),
         "centroids": meta.num_centroids,
@@ -174,10 +192,25 @@ async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
+/// `POST /reload`: reopens the index when `CURRENT` names a new generation.
+async fn reload_now(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot.clone();
+    let (generation, reloaded) = tokio::task::spawn_blocking(move || snapshot.reload(false))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    if reloaded {
+        eprintln!("reloaded on request: now serving generation {generation}");
+    }
+    Ok(Json(
+        json!({ "generation": generation, "reloaded": reloaded }),
+    ))
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such route (POST /search, GET /health, GET /stats)",
+        "no such route (POST /search, GET /health, GET /stats, POST /reload, POST or DELETE /documents)",
     )
 }
 

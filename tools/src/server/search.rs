@@ -88,7 +88,7 @@ fn validate(state: &AppState, req: SearchRequest) -> Result<(Work, SearchParams,
     if params.ndocs > 1_000_000 {
         return Err(ApiError::bad_request("ndocs must be at most 1000000"));
     }
-    if req.exact && !state.index.has_embeddings() {
+    if req.exact && !state.index().has_embeddings() {
         return Err(ApiError::bad_request(
             "exact search needs an index built with --keep-embeddings",
         ));
@@ -127,7 +127,7 @@ fn validate(state: &AppState, req: SearchRequest) -> Result<(Work, SearchParams,
         }
         (None, Some(queries)) => {
             count_ok(queries.len())?;
-            let dim = state.index.dim();
+            let dim = state.index().dim();
             let mut flat = Vec::with_capacity(queries.len());
             for (i, tokens) in queries.into_iter().enumerate() {
                 if tokens.is_empty() || tokens.len() > limits.max_query_tokens {
@@ -182,7 +182,8 @@ fn execute(
             (encoded.into_iter().map(|e| e.data).collect(), Some(texts))
         }
     };
-    let index = &state.index;
+    let index = state.index();
+    let index = &*index;
     let hits = if exact {
         vectors
             .iter()
