@@ -25,10 +25,13 @@ mod search;
 pub mod synthetic;
 
 pub use build::{
-    build_from_npy, BuildConfig, BuildProgress, BuildReport, IndexBuilder, NoProgress,
+    build_from_npy, BuildConfig, BuildProgress, BuildReport, IndexBuilder, NoProgress, StageTime,
 };
 pub use error::{EngineError, Result};
 pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 pub use index::Index;
-pub use search::{dot, maxsim, query_centroid_scores, recall, SearchHit, SearchParams, Searcher};
+pub use search::{
+    dot, force_final_stage, maxsim, query_centroid_scores, recall, FinalStage, SearchHit,
+    SearchParams, Searcher,
+};
 pub use tartan_quantize::CodecKind;

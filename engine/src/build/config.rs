@@ -79,4 +79,18 @@ pub struct BuildReport {
     pub bytes_embeddings: u64,
     /// Wall-clock seconds of the build (from `finish`, or the whole `build_from_npy`).
     pub seconds: f64,
+    /// Wall-clock seconds of each stage, in order: `"prepare"` (from the start to the
+    /// first stage: mapping and checking the input), then the stages reported to
+    /// [`BuildProgress::stage`] (`"sample"`, `"kmeans"`, `"codec"`, `"compress"`,
+    /// `"write"`).
+    pub stages: Vec<StageTime>,
+}
+
+/// The wall-clock time of one build stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageTime {
+    /// The stage's name, as given to [`BuildProgress::stage`].
+    pub name: String,
+    /// Seconds from its start to the start of the next stage (or the build's end).
+    pub seconds: f64,
 }

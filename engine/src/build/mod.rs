@@ -15,5 +15,5 @@ mod staging;
 mod train;
 
 pub use builder::IndexBuilder;
-pub use config::{BuildConfig, BuildProgress, BuildReport, NoProgress};
+pub use config::{BuildConfig, BuildProgress, BuildReport, NoProgress, StageTime};
 pub use npy_input::build_from_npy;

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use roaring::RoaringBitmap;
 use tartan_quantize::ResidualCodec;
 
 use super::compress::compress;
-use super::config::{BuildConfig, BuildProgress, BuildReport};
+use super::config::{BuildConfig, BuildProgress, BuildReport, StageTime};
 use super::staging::Staging;
 use super::train::train;
 use crate::error::{EngineError, Result};
@@ -64,6 +65,8 @@ pub(crate) fn build(
         return Err(EngineError::EmptyCorpus);
     }
     check_unique(corpus.ids)?;
+    let clock = StageClock::new(progress, started);
+    let progress: &dyn BuildProgress = &clock;
 
     let trained = train(corpus.embeddings, dim, config, progress)?;
     let postings = compress(
@@ -149,7 +152,56 @@ pub(crate) fn build(
         bytes_per_embedding: bytes_total as f64 / n as f64,
         bytes_embeddings,
         seconds: started.elapsed().as_secs_f64(),
+        stages: clock.finish(),
     })
+}
+
+/// A [`BuildProgress`] that passes everything on and notes when each stage starts.
+struct StageClock<'a> {
+    inner: &'a dyn BuildProgress,
+    /// Stage names and start times, `"prepare"` at the build's start first.
+    marks: Mutex<Vec<(String, Instant)>>,
+}
+
+impl<'a> StageClock<'a> {
+    fn new(inner: &'a dyn BuildProgress, started: Instant) -> Self {
+        StageClock {
+            inner,
+            marks: Mutex::new(vec![("prepare".into(), started)]),
+        }
+    }
+
+    /// Each stage's seconds, up to now.
+    fn finish(&self) -> Vec<StageTime> {
+        let end = Instant::now();
+        let marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
+        marks
+            .iter()
+            .enumerate()
+            .map(|(i, (name, start))| StageTime {
+                name: name.clone(),
+                seconds: marks
+                    .get(i + 1)
+                    .map_or(end, |next| next.1)
+                    .duration_since(*start)
+                    .as_secs_f64(),
+            })
+            .collect()
+    }
+}
+
+impl BuildProgress for StageClock<'_> {
+    fn stage(&self, name: &str, total: u64) {
+        self.marks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.to_owned(), Instant::now()));
+        self.inner.stage(name, total);
+    }
+
+    fn advance(&self, n: u64) {
+        self.inner.advance(n);
+    }
 }
 
 fn check_unique(ids: &[String]) -> Result<()> {
