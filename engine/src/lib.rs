@@ -26,6 +26,7 @@ pub mod synthetic;
 
 pub use build::{
     build_from_npy, BuildConfig, BuildProgress, BuildReport, IndexBuilder, NoProgress, StageTime,
+    KMEANS_POINTS_PER_CENTROID,
 };
 pub use error::{EngineError, Result};
 pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};

@@ -18,7 +18,8 @@
 //! p50 / p95 of one search on one thread, and QPS on all threads. `--before` adds the
 //! same rows for the settings before issue 15 (colbert-ai's k > 10 defaults, every
 //! document of the final stage scored by lookup tables), timed query by query
-//! interleaved with the current defaults, so both see the same machine load.
+//! interleaved with the current defaults, so both see the same machine load; each
+//! setting's mean time per PLAID stage follows its row.
 //! `--kmeans-points` sets the k-means sample (the build before issue 15 trained on
 //! every embedding: pass a number at least the corpus size). The last line is one JSON
 //! object with every figure.
@@ -127,21 +128,14 @@ impl Variant {
 
     /// The defaults before issue 15: colbert-ai's for k > 10, lookup tables only.
     fn before(k: usize) -> Variant {
-        let (nprobe, centroid_score_threshold, ndocs) = if k <= 10 {
-            (2, 0.5, 512)
-        } else if k <= 100 {
-            (2, 0.45, 1024)
+        let params = if k <= 10 {
+            SearchParams::for_k(k)
         } else {
-            (4, 0.4, (4 * k).max(4096))
+            SearchParams::colbert_ai(k)
         };
         Variant {
             name: "before".into(),
-            params: SearchParams {
-                k,
-                nprobe,
-                centroid_score_threshold,
-                ndocs,
-            },
+            params,
             stage: Some(FinalStage::Tables),
         }
     }
@@ -253,6 +247,47 @@ fn qps(index: &Index, queries: &[Vec<f32>], v: &Variant, seconds: f64) -> Result
     }
     force_final_stage(None);
     Ok(searched as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Mean single-thread ms of each PLAID stage at `params`, and the mean number of
+/// documents each stage hands on.
+fn stage_times(index: &Index, queries: &[Vec<f32>], p: &SearchParams) -> Result<Value> {
+    let mut s = index.searcher();
+    let mut ms = [0f64; 5];
+    let mut counts = [0f64; 3];
+    for q in queries {
+        let mut t = Instant::now();
+        let mut lap = |i: usize, t: &mut Instant| {
+            ms[i] += t.elapsed().as_secs_f64() * 1000.0;
+            *t = Instant::now();
+        };
+        s.prepare(q)?;
+        lap(0, &mut t);
+        counts[0] += s.candidates(p.nprobe)? as f64;
+        lap(1, &mut t);
+        counts[1] += s.interaction_pruned(p.centroid_score_threshold, p.ndocs.max(p.k))? as f64;
+        lap(2, &mut t);
+        counts[2] += s.interaction_full((p.ndocs / 4).max(p.k))? as f64;
+        lap(3, &mut t);
+        std::hint::black_box(s.rank(p.k)?);
+        lap(4, &mut t);
+    }
+    let n = queries.len().max(1) as f64;
+    let names = [
+        "1_centroid_scores",
+        "2_candidates",
+        "3_interaction_pruned",
+        "4_interaction_full",
+        "5_final",
+    ];
+    let mut out = serde_json::Map::new();
+    for (name, total) in names.iter().zip(ms) {
+        out.insert((*name).into(), json!((total / n * 1000.0).round() / 1000.0));
+    }
+    out.insert("candidates".into(), json!(counts[0] / n));
+    out.insert("after_pruned".into(), json!(counts[1] / n));
+    out.insert("after_full".into(), json!(counts[2] / n));
+    Ok(Value::Object(out))
 }
 
 fn main() -> Result<()> {
@@ -390,6 +425,9 @@ fn measure(args: &Args, dir: &Path, build_figures: Value) -> Result<Value> {
             let ms = &mut times[j];
             ms.sort_by(f64::total_cmp);
             let qps = qps(&index, &queries, v, args.qps_seconds)?;
+            force_final_stage(v.stage);
+            let stages = stage_times(&index, &queries, &v.params)?;
+            force_final_stage(None);
             let p = &v.params;
             let (re, rc) = (vs_exact[j] / n, vs_ceiling[j] / n);
             println!(
@@ -404,13 +442,14 @@ fn measure(args: &Args, dir: &Path, build_figures: Value) -> Result<Value> {
                 percentile(ms, 0.95),
                 rayon::current_num_threads()
             );
+            println!("         stages (mean ms, documents): {stages}");
             rows.push(json!({
                 "k": k, "variant": v.name, "nprobe": p.nprobe,
                 "threshold": p.centroid_score_threshold, "ndocs": p.ndocs,
                 "final_stage": format!("{:?}", v.stage),
                 "recall_vs_exact": re, "ceiling_recall_vs_exact": ceiling,
                 "recall_vs_ceiling": rc, "p50_ms": percentile(ms, 0.5),
-                "p95_ms": percentile(ms, 0.95), "qps": qps,
+                "p95_ms": percentile(ms, 0.95), "qps": qps, "stages": stages,
             }));
         }
     }

@@ -15,5 +15,7 @@ mod staging;
 mod train;
 
 pub use builder::IndexBuilder;
-pub use config::{BuildConfig, BuildProgress, BuildReport, NoProgress, StageTime};
+pub use config::{
+    BuildConfig, BuildProgress, BuildReport, NoProgress, StageTime, KMEANS_POINTS_PER_CENTROID,
+};
 pub use npy_input::build_from_npy;

@@ -59,7 +59,12 @@ impl FixedTables {
             .fold(0f32, f32::max);
         let scale = if largest > 0.0 { LIMIT / largest } else { 1.0 };
         self.step = 1.0 / scale;
-        let round = |x: f32| (x * scale).round() as i16;
+        // Rounding half away from zero by a truncating cast (`f32::round` is a libm
+        // call on baseline x86-64: it took ~2 ms a query over these 500k values).
+        let round = |x: f32| {
+            let y = x * scale;
+            (y + 0.5f32.copysign(y)) as i16
+        };
         self.scores.clear();
         self.scores.extend(scores.iter().map(|&x| round(x)));
         self.fused.clear();

@@ -314,6 +314,19 @@ impl Scratch {
                     .score(self.nq, &self.doc.ids, &codes[a * bpe..b * bpe], bpe);
                 self.finals.push((score, doc));
             }
+            // The top k again over the f32 tables: the hits carry exact MaxSim scores
+            // and their exact order; fixed point only chose them.
+            keep_best(&mut self.finals, k);
+            for hit in self.finals.iter_mut() {
+                hit.0 = implicit_maxsim(
+                    index,
+                    &self.scores,
+                    &self.fused,
+                    self.nq,
+                    hit.1,
+                    &mut self.doc,
+                )?;
+            }
             return Ok(top_hits(&mut self.finals, k));
         }
         for &(_, doc) in &self.shortlist {
