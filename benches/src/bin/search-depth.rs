@@ -409,8 +409,11 @@ fn measure(args: &Args, dir: &Path, build_figures: Value) -> Result<Value> {
         let mut vs_ceiling = vec![0.0; variants.len()];
         for (i, q) in queries.iter().enumerate() {
             let (e, x) = truth(i);
-            // Query by query, every variant in turn: all see the same load.
-            for (j, v) in variants.iter().enumerate() {
+            // Query by query, every variant in turn: all see the same load. The order
+            // turns every query, so no variant always finds the caches warmed by another.
+            let m = variants.len();
+            for j in (0..m).map(|r| (r + i) % m) {
+                let v = &variants[j];
                 force_final_stage(v.stage);
                 let t = Instant::now();
                 let hits = index.search(q, &v.params)?;
