@@ -28,12 +28,16 @@ mod verify;
 mod writer;
 
 pub use build::{
-    build_from_npy, BuildConfig, BuildProgress, BuildReport, IndexBuilder, NoProgress,
+    build_from_npy, BuildConfig, BuildProgress, BuildReport, IndexBuilder, NoProgress, StageTime,
+    KMEANS_POINTS_PER_CENTROID,
 };
 pub use error::{EngineError, Result};
 pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 pub use index::Index;
-pub use search::{dot, maxsim, query_centroid_scores, recall, SearchHit, SearchParams, Searcher};
+pub use search::{
+    dot, force_final_stage, maxsim, query_centroid_scores, recall, FinalStage, SearchHit,
+    SearchParams, Searcher,
+};
 pub use tartan_quantize::CodecKind;
 pub use verify::VerifyReport;
 pub use writer::{upgrade, CommitReport, IndexWriter, MAX_SEGMENTS};

@@ -84,7 +84,7 @@ pub struct SearchParamArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
     /// Candidate documents kept after the pruned centroid interaction; a quarter of
-    /// them is scored exactly (default by k: 512 at k <= 10, 1024 at k <= 100).
+    /// them is scored exactly (default by k: 512 at k <= 10, 3072 at k <= 100, 12k above).
     #[arg(long)]
     pub ndocs: Option<usize>,
 }

@@ -27,7 +27,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "tartan", version, propagate_version = true)]
 struct Cli {
-    /// Print the full error chain and backtrace on failure (RUST_BACKTRACE=1 also does).
+    /// Print details (a build's time per stage) and, on failure, the full error chain
+    /// and backtrace (RUST_BACKTRACE=1 also does).
     #[arg(long, short, global = true)]
     verbose: bool,
     /// Hide progress bars.
@@ -79,6 +80,8 @@ enum Command {
 pub struct Globals {
     /// Hide progress bars.
     pub quiet: bool,
+    /// `--verbose`: also print details (such as a build's time per stage).
+    pub verbose: bool,
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -89,7 +92,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .build_global()
             .map_err(|e| anyhow::anyhow!("cannot set up {threads} threads: {e}"))?;
     }
-    let globals = Globals { quiet: cli.quiet };
+    let globals = Globals {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     match cli.command {
         Command::Index(args) => cmd::index::run(args, globals),
         Command::Search(args) => cmd::search::run(args, globals),

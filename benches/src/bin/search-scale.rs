@@ -56,7 +56,7 @@ struct Args {
     /// Queries whose recall@10 is measured against exact MaxSim.
     #[arg(long, default_value_t = 100)]
     recall_queries: usize,
-    /// Most embeddings k-means trains on (default: the engine's, 256 a centroid).
+    /// Most embeddings k-means trains on (default: the engine's, 16 a centroid).
     #[arg(long)]
     kmeans_points: Option<usize>,
     /// Seed of the corpus and the build.

@@ -17,5 +17,7 @@ pub(crate) mod train;
 mod unit_norm;
 
 pub use builder::IndexBuilder;
-pub use config::{BuildConfig, BuildProgress, BuildReport, NoProgress};
+pub use config::{
+    BuildConfig, BuildProgress, BuildReport, NoProgress, StageTime, KMEANS_POINTS_PER_CENTROID,
+};
 pub use npy_input::build_from_npy;

@@ -3,11 +3,12 @@
 //! generation of the index being replaced).
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use tartan_quantize::ResidualCodec;
 
-use super::config::{BuildConfig, BuildProgress, BuildReport};
+use super::config::{BuildConfig, BuildProgress, BuildReport, StageTime};
 use super::segment_writer::{sum_files, write_segment, SegmentPlan};
 use super::target::Target;
 use super::train::train;
@@ -50,6 +51,8 @@ pub(crate) fn build(
         return Err(EngineError::EmptyCorpus);
     }
     check_unique(corpus.ids)?;
+    let clock = StageClock::new(progress, started);
+    let progress: &dyn BuildProgress = &clock;
 
     let trained = train(corpus.embeddings, dim, config, progress)?;
     let names = target.names();
@@ -117,7 +120,56 @@ pub(crate) fn build(
         seconds: started.elapsed().as_secs_f64(),
         generation: manifest.generation,
         notes,
+        stages: clock.finish(),
     })
+}
+
+/// A [`BuildProgress`] that passes everything on and notes when each stage starts.
+struct StageClock<'a> {
+    inner: &'a dyn BuildProgress,
+    /// Stage names and start times, `"prepare"` at the build's start first.
+    marks: Mutex<Vec<(String, Instant)>>,
+}
+
+impl<'a> StageClock<'a> {
+    fn new(inner: &'a dyn BuildProgress, started: Instant) -> Self {
+        StageClock {
+            inner,
+            marks: Mutex::new(vec![("prepare".into(), started)]),
+        }
+    }
+
+    /// Each stage's seconds, up to now.
+    fn finish(&self) -> Vec<StageTime> {
+        let end = Instant::now();
+        let marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
+        marks
+            .iter()
+            .enumerate()
+            .map(|(i, (name, start))| StageTime {
+                name: name.clone(),
+                seconds: marks
+                    .get(i + 1)
+                    .map_or(end, |next| next.1)
+                    .duration_since(*start)
+                    .as_secs_f64(),
+            })
+            .collect()
+    }
+}
+
+impl BuildProgress for StageClock<'_> {
+    fn stage(&self, name: &str, total: u64) {
+        self.marks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.to_owned(), Instant::now()));
+        self.inner.stage(name, total);
+    }
+
+    fn advance(&self, n: u64) {
+        self.inner.advance(n);
+    }
 }
 
 /// Bytes of the files a manifest lists, kept embeddings excluded, the manifest itself

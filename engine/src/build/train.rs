@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tartan_quantize::{default_num_centroids, Centroids, KMeansConfig, ResidualCodec};
 
-use super::config::{BuildConfig, BuildProgress};
+use super::config::{BuildConfig, BuildProgress, KMEANS_POINTS_PER_CENTROID};
 use crate::error::{EngineError, Result};
 
 /// Trained centroids and codec, with the sample sizes used.
@@ -40,7 +40,7 @@ pub(crate) fn plan(n: usize, config: &BuildConfig) -> Result<(usize, usize, usiz
     let held_out = config.codec_training_points.min(n / 10);
     let cap = config
         .max_kmeans_points
-        .unwrap_or(k_wanted.saturating_mul(256))
+        .unwrap_or(k_wanted.saturating_mul(KMEANS_POINTS_PER_CENTROID))
         .max(k_wanted);
     let kmeans_points = cap.min(n - held_out);
     let k = match config.num_centroids {

@@ -1,7 +1,9 @@
 //! Searching an [`crate::Index`]: PLAID ([`crate::Index::search`], [`Searcher`]) and
 //! exhaustive MaxSim ([`crate::Index::search_exact`], [`crate::Index::search_exhaustive`]).
 
+mod block_score;
 mod exact;
+mod fixed_tables;
 pub(crate) mod kernels;
 mod params;
 mod plaid;
@@ -9,6 +11,7 @@ mod recall;
 mod searcher;
 mod topk;
 
+pub use block_score::{force_final_stage, FinalStage};
 pub use exact::{dot, maxsim, query_centroid_scores};
 pub use params::{SearchHit, SearchParams};
 pub use recall::recall;

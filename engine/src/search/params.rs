@@ -19,19 +19,44 @@ pub struct SearchParams {
 }
 
 impl SearchParams {
-    /// Defaults by k: k <= 10: nprobe 2, threshold 0.5, ndocs 512; k <= 100: 2, 0.45,
-    /// 1024; otherwise 4, 0.4, max(4k, 4096).
+    /// Defaults by k: k <= 10: nprobe 2, threshold 0.5, ndocs 512; k <= 100: 4, 0.45,
+    /// 3072; otherwise 8, 0.3, 12k.
     ///
-    /// These are colbert-ai's, except at k <= 10, where colbert-ai probes 1 centroid a
-    /// query token and keeps ndocs 256, so only 64 documents reach exact scoring. That
-    /// loses 0.031-0.035 recall@10 against exhaustive search over the same compressed
-    /// embeddings on real SciFact tokens (the shortlist is too short) and 0.024 on
-    /// synthetic clustered embeddings (one probe misses documents); nprobe 2 and
-    /// ndocs 512 lose 0.014 and 0.003. [`SearchParams::colbert_ai`] gives colbert-ai's
-    /// own values.
+    /// At k <= 10 colbert-ai probes 1 centroid a query token and keeps ndocs 256, so
+    /// only 64 documents reach exact scoring. That loses 0.031-0.035 recall@10 against
+    /// exhaustive search over the same compressed embeddings on real SciFact tokens
+    /// (the shortlist is too short) and 0.024 on synthetic clustered embeddings (one
+    /// probe misses documents); nprobe 2 and ndocs 512 lose 0.014 and 0.003.
+    ///
+    /// At depth colbert-ai's values (k <= 100: 2, 0.45, 1024; then 4, 0.4, max(4k, 4096))
+    /// recover only 0.905 of the codec ceiling's recall@100 and 0.759 of its recall@1000
+    /// on SciFact tokens: two probes a token miss documents of the exact top-100, and
+    /// 1,024 documents scored exactly are too few for a top-1000. Four probes and 768
+    /// documents scored exactly reach 0.989 at k = 100; eight probes, threshold 0.3 and
+    /// 3,000 scored reach 0.992 at k = 1000 (the final stage scores them over 16-bit
+    /// tables, a few microseconds a document). [`SearchParams::colbert_ai`] gives
+    /// colbert-ai's own values.
     pub fn for_k(k: usize) -> Self {
         let (nprobe, centroid_score_threshold, ndocs) = if k <= 10 {
             (2, 0.5, 512)
+        } else if k <= 100 {
+            (4, 0.45, 3072)
+        } else {
+            (8, 0.3, (12 * k).max(3072))
+        };
+        SearchParams {
+            k,
+            nprobe,
+            centroid_score_threshold,
+            ndocs,
+        }
+    }
+
+    /// colbert-ai's defaults for `k` exactly: k <= 10: nprobe 1, threshold 0.5, ndocs
+    /// 256; k <= 100: 2, 0.45, 1024; otherwise 4, 0.4, max(4k, 4096).
+    pub fn colbert_ai(k: usize) -> Self {
+        let (nprobe, centroid_score_threshold, ndocs) = if k <= 10 {
+            (1, 0.5, 256)
         } else if k <= 100 {
             (2, 0.45, 1024)
         } else {
@@ -43,17 +68,6 @@ impl SearchParams {
             centroid_score_threshold,
             ndocs,
         }
-    }
-
-    /// colbert-ai's defaults for `k` exactly: as [`SearchParams::for_k`] but nprobe 1
-    /// and ndocs 256 at k <= 10.
-    pub fn colbert_ai(k: usize) -> Self {
-        let mut p = SearchParams::for_k(k);
-        if k <= 10 {
-            p.nprobe = 1;
-            p.ndocs = 256;
-        }
-        p
     }
 
     /// Documents kept by the pruned centroid interaction.
@@ -132,18 +146,28 @@ mod tests {
             }
         );
         assert_eq!(SearchParams::colbert_ai(10).stage3_keep(), 64);
-        assert_eq!(SearchParams::colbert_ai(100), SearchParams::for_k(100));
         let p = SearchParams::for_k(100);
         assert_eq!(
             (p.nprobe, p.centroid_score_threshold, p.ndocs),
-            (2, 0.45, 1024)
+            (4, 0.45, 3072)
         );
+        assert_eq!(p.stage3_keep(), 768);
         let p = SearchParams::for_k(1000);
         assert_eq!(
             (p.nprobe, p.centroid_score_threshold, p.ndocs),
-            (4, 0.4, 4096)
+            (8, 0.3, 12000)
         );
-        assert_eq!(SearchParams::for_k(2000).ndocs, 8000);
+        assert_eq!(SearchParams::for_k(200).ndocs, 3072);
+        let c = SearchParams::colbert_ai(100);
+        assert_eq!(
+            (c.nprobe, c.centroid_score_threshold, c.ndocs),
+            (2, 0.45, 1024)
+        );
+        let c = SearchParams::colbert_ai(2000);
+        assert_eq!(
+            (c.nprobe, c.centroid_score_threshold, c.ndocs),
+            (4, 0.4, 8000)
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@
 use roaring::{MultiOps, RoaringBitmap};
 use tartan_quantize::{QueryLut, ResidualCodec};
 
+use super::block_score::{final_stage, BlockQuery, BlockScorer, FinalStage};
+use super::fixed_tables::FixedTables;
 use super::kernels::{centroid_max, centroid_max_i8, implicit_max, widen_rows};
 use super::params::SearchHit;
 use super::topk::{keep_best, top_hits};
@@ -67,6 +69,10 @@ pub(crate) struct Scratch {
     pub maxes: Vec<f32>,
     /// Per-document buffers of the final stage.
     pub doc: DocScratch,
+    /// The final stage's block scoring (when forced).
+    blocks: BlockScorer,
+    /// The final stage's 16-bit tables (long shortlists).
+    fixed: FixedTables,
 }
 
 /// Checks a query (`n x dim`, finite, at least one token) and returns `n`.
@@ -329,10 +335,54 @@ impl Scratch {
         Ok(top_hits(&mut self.finals, k))
     }
 
-    /// Stage 5: implicit-decompression MaxSim of the shortlist, top `k`.
+    /// Stage 5: exact MaxSim of the shortlist on the decompressed embeddings, top `k`:
+    /// by implicit decompression for a short shortlist, by blocks of decoded residuals
+    /// and one matrix product a block for a long one ([`final_stage`]).
     pub fn rank(&mut self, index: &Index, k: usize) -> Result<Vec<SearchHit>> {
-        self.build_luts(index);
         self.finals.clear();
+        if final_stage(self.shortlist.len()) == FinalStage::Blocks {
+            let q = BlockQuery {
+                codec: &index.codec,
+                scores: &self.scores,
+                query: &self.query,
+                nq: self.nq,
+            };
+            self.blocks.begin(index.dim(), self.nq);
+            for &(_, doc) in &self.shortlist {
+                index.doc_centroids(doc as usize, &mut self.doc.ids)?;
+                let ids = &self.doc.ids;
+                self.blocks
+                    .push(q, doc, ids, index.doc_codes(doc as usize), &mut self.finals);
+            }
+            self.blocks.finish(q, &mut self.finals);
+            return Ok(top_hits(&mut self.finals, k));
+        }
+        self.build_luts(index);
+        if final_stage(self.shortlist.len()) == FinalStage::Tables16 {
+            let bpe = index.codec.bytes_per_embedding();
+            self.fixed.build(&self.scores, &self.fused, self.nq);
+            for &(_, doc) in &self.shortlist {
+                index.doc_centroids(doc as usize, &mut self.doc.ids)?;
+                let score =
+                    self.fixed
+                        .score(self.nq, &self.doc.ids, index.doc_codes(doc as usize), bpe);
+                self.finals.push((score, doc));
+            }
+            // The top k again over the f32 tables: the hits carry exact MaxSim scores
+            // and their exact order; fixed point only chose them.
+            keep_best(&mut self.finals, k);
+            for hit in self.finals.iter_mut() {
+                hit.0 = implicit_maxsim(
+                    index,
+                    &self.scores,
+                    &self.fused,
+                    self.nq,
+                    hit.1,
+                    &mut self.doc,
+                )?;
+            }
+            return Ok(top_hits(&mut self.finals, k));
+        }
         for &(_, doc) in &self.shortlist {
             let score = implicit_maxsim(
                 index,

@@ -111,7 +111,20 @@ pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
         eprintln!("note: {note}");
     }
     print_report(&report, &args.out);
+    if globals.verbose {
+        print_stages(&report);
+    }
     Ok(())
+}
+
+/// Prints the build's wall-clock time per stage (`--verbose`).
+fn print_stages(report: &BuildReport) {
+    let parts: Vec<String> = report
+        .stages
+        .iter()
+        .map(|s| format!("{} {:.2}s", s.name, s.seconds))
+        .collect();
+    eprintln!("time per stage: {}", parts.join(", "));
 }
 
 /// Refuses to overwrite an existing path unless `force` (checked before any

@@ -321,8 +321,8 @@ fn eval_search_index_encode_on_scifact_subset() {
     assert_eq!(ranking(&from_npy), ranking(&from_text));
 }
 
-/// PLAID at its default parameters for k = 100 (colbert-ai's: nprobe 2, threshold 0.45,
-/// ndocs 1024) and for k = 10 (nprobe 2, threshold 0.5, ndocs 512) against the codec's ceiling (exhaustive MaxSim over every document's
+/// PLAID at its default parameters for k = 100 (nprobe 4, threshold 0.45, ndocs 3072)
+/// and for k = 10 (nprobe 2, threshold 0.5, ndocs 512) against the codec's ceiling (exhaustive MaxSim over every document's
 /// decompressed embeddings) and exact MaxSim over the uncompressed embeddings, on real
 /// token embeddings: 100 SciFact queries over their relevant documents and 400 others,
 /// encoded by the real checkpoint.
