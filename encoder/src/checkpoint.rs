@@ -158,40 +158,48 @@ impl Checkpoint {
             dir: transformer_dir.clone(),
             what: what.into(),
         };
-        let backbone = match architecture {
-            Architecture::Bert => {
-                let (root, prefix) = if vb.contains_tensor("bert.embeddings.word_embeddings.weight")
-                {
-                    (vb.pp("bert"), "bert.")
-                } else if vb.contains_tensor("embeddings.word_embeddings.weight") {
-                    (vb.clone(), "")
-                } else {
-                    return Err(unsupported(
+        let load_backbone = || -> Result<Backbone> {
+            Ok(match architecture {
+                Architecture::Bert => {
+                    let (root, prefix) = if vb
+                        .contains_tensor("bert.embeddings.word_embeddings.weight")
+                    {
+                        (vb.pp("bert"), "bert.")
+                    } else if vb.contains_tensor("embeddings.word_embeddings.weight") {
+                        (vb.clone(), "")
+                    } else {
+                        return Err(unsupported(
                         "model.safetensors has no embeddings.word_embeddings.weight (nor under bert.)",
                     ));
-                };
-                let mapped = if device.is_cpu() {
-                    Some(MappedWeights::open(&weights_path, prefix)?)
-                } else {
-                    None
-                };
-                Backbone::load_bert(root, &config_json, precision, mapped.as_ref())?
-            }
-            Architecture::ModernBert => {
-                let root = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") {
-                    vb.clone()
-                } else if vb.contains_tensor("embeddings.tok_embeddings.weight") {
-                    // sentence-transformers saves ModernBertModel without the `model.` prefix.
-                    vb.clone()
-                        .rename_f(|n| n.strip_prefix("model.").unwrap_or(n).to_string())
-                } else {
-                    return Err(unsupported(
+                    };
+                    let mapped = if device.is_cpu() {
+                        Some(MappedWeights::open(&weights_path, prefix)?)
+                    } else {
+                        None
+                    };
+                    Backbone::load_bert(root, &config_json, precision, mapped.as_ref())?
+                }
+                Architecture::ModernBert => {
+                    let root = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") {
+                        vb.clone()
+                    } else if vb.contains_tensor("embeddings.tok_embeddings.weight") {
+                        // sentence-transformers saves ModernBertModel without the `model.` prefix.
+                        vb.clone()
+                            .rename_f(|n| n.strip_prefix("model.").unwrap_or(n).to_string())
+                    } else {
+                        return Err(unsupported(
                         "model.safetensors has no embeddings.tok_embeddings.weight (nor under model.)",
                     ));
-                };
-                Backbone::load_modernbert(root, &config_json)?
-            }
+                    };
+                    Backbone::load_modernbert(root, &config_json)?
+                }
+            })
         };
+        // The tokenizer's JSON parse overlaps the weights' conversion (both are most of a cold
+        // start).
+        let (backbone, raw_tokenizer) =
+            rayon::join(load_backbone, || TextTokenizer::parse(&tokenizer_path));
+        let backbone = backbone?;
 
         let st_config = dir.join("config_sentence_transformers.json");
         let (layout, projection, mut settings) = if !dense_dirs.is_empty() {
@@ -268,7 +276,7 @@ impl Checkpoint {
                 }
             }
         }
-        let tokenizer = TextTokenizer::from_file(&tokenizer_path, settings)?;
+        let tokenizer = TextTokenizer::new(raw_tokenizer?, settings)?;
         let cpu_projection = CpuDense::for_backbone(&backbone, &projection)?;
         Ok(Self {
             layout,

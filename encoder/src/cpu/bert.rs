@@ -2,6 +2,7 @@
 //! transformers' `BertModel` computes: post-LN layers, erf GELU, additive attention mask.
 
 use candle_transformers::models::bert::{Config, HiddenAct};
+use rayon::prelude::*;
 
 use super::attention::{attention, Shape};
 use super::linear::{Activation, Linear};
@@ -86,7 +87,9 @@ impl Bert {
         )?;
         let embedding_norm = norm(w, "embeddings.LayerNorm", h, eps)?;
         let ffn = config.intermediate_size;
+        // Layers convert (and pack) in parallel: most of a cold start.
         let layers = (0..config.num_hidden_layers)
+            .into_par_iter()
             .map(|i| {
                 let l = format!("encoder.layer.{i}");
                 let mut qkv_w = Vec::with_capacity(3 * h * h);

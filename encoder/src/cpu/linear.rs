@@ -83,9 +83,9 @@ impl Linear {
         let out = SharedMut(dst.as_mut_ptr());
         for_each_range(n, threads, COLUMN_ALIGN, |cols| {
             match &self.weight {
-                PackedWeight::F32(w) => {
-                    // SAFETY: `x` is `rows x k`, `w` is `n x k` (read as its transpose, k x n),
-                    // and this task writes only columns `cols` of the `rows x n` destination.
+                PackedWeight::F32(wt) => {
+                    // SAFETY: `x` is `rows x k`, `wt` is `k x n`, and this task writes only
+                    // columns `cols` of the `rows x n` destination.
                     unsafe {
                         gemm(
                             rows,
@@ -98,9 +98,9 @@ impl Linear {
                             x.as_ptr(),
                             1,
                             k as isize,
-                            w.as_ptr().add(cols.start * k),
-                            k as isize,
+                            wt.as_ptr().add(cols.start),
                             1,
+                            n as isize,
                             0.0,
                             1.0,
                             false,

@@ -81,12 +81,31 @@ impl FromStr for Precision {
 
 /// A linear layer's weight in the layout its kernel reads.
 pub(crate) enum PackedWeight {
-    /// `[out, in]` row-major f32, multiplied by `gemm`.
+    /// The transpose `[in, out]` row-major f32, multiplied by `gemm`: rows of output columns
+    /// side by side are what `gemm` reads fastest without packing (for 32 x 3072 x 768,
+    /// 0.8 ms against 9.6 ms for the `[out, in]` layout, see the `gemm_threads` example).
     F32(Vec<f32>),
     /// bf16 tiles.
     Bf16(Bf16Weight),
     /// int8 tiles.
     Int8(Int8Weight),
+}
+
+/// `[rows, cols]` row-major into `[cols, rows]` row-major, in 32 x 32 blocks so that reads
+/// and writes both stay in cache.
+fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const B: usize = 32;
+    let mut t = vec![0f32; w.len()];
+    for r0 in (0..rows).step_by(B) {
+        for c0 in (0..cols).step_by(B) {
+            for r in r0..(r0 + B).min(rows) {
+                for c in c0..(c0 + B).min(cols) {
+                    t[c * rows + r] = w[r * cols + c];
+                }
+            }
+        }
+    }
+    t
 }
 
 /// Activations converted once per forward call for a reduced-precision kernel.
@@ -107,7 +126,7 @@ impl PackedWeight {
         match precision.effective() {
             Precision::Bf16 if tiles => PackedWeight::Bf16(Bf16Weight::new(&weight, k, n)),
             Precision::Int8 if tiles => PackedWeight::Int8(Int8Weight::new(&weight, k, n)),
-            _ => PackedWeight::F32(weight),
+            _ => PackedWeight::F32(transpose(&weight, n, k)),
         }
     }
 

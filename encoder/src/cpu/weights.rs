@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use candle_nn::{Init, VarBuilder};
 use memmap2::Mmap;
+use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{CandleContext, EncoderError, Result};
@@ -32,6 +33,10 @@ pub(crate) trait WeightSource: Sync {
 pub(crate) struct MappedWeights {
     path: PathBuf,
     mmap: Mmap,
+    /// The header, parsed once.
+    metadata: Metadata,
+    /// Where the tensor data starts in the file.
+    data_start: usize,
     prefix: String,
 }
 
@@ -46,17 +51,18 @@ impl MappedWeights {
         // SAFETY: mapped read-only; the usual caveat (another process truncating the file while
         // it is read) is accepted, as in every safetensors loader.
         let mmap = unsafe { Mmap::map(&file) }.map_err(io)?;
-        let weights = Self {
+        let (header, metadata) =
+            SafeTensors::read_metadata(&mmap).map_err(|e| EncoderError::Unsupported {
+                dir: path.to_path_buf(),
+                what: e.to_string(),
+            })?;
+        Ok(Self {
             path: path.to_path_buf(),
             mmap,
+            metadata,
+            data_start: 8 + header,
             prefix: prefix.to_string(),
-        };
-        weights.tensors()?;
-        Ok(weights)
-    }
-
-    fn tensors(&self) -> Result<SafeTensors<'_>> {
-        SafeTensors::deserialize(&self.mmap).map_err(|e| self.corrupt(e.to_string()))
+        })
     }
 
     fn corrupt(&self, what: String) -> EncoderError {
@@ -70,18 +76,29 @@ impl MappedWeights {
 impl WeightSource for MappedWeights {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let full = format!("{}{name}", self.prefix);
-        let tensors = self.tensors()?;
-        let view = tensors
-            .tensor(&full)
-            .map_err(|e| self.corrupt(format!("tensor {full}: {e}")))?;
-        if view.shape() != shape {
+        let info = self
+            .metadata
+            .info(&full)
+            .ok_or_else(|| self.corrupt(format!("tensor {full} not found")))?;
+        if info.shape != shape {
             return Err(self.corrupt(format!(
                 "tensor {full} has shape {:?}, expected {shape:?}",
-                view.shape()
+                info.shape
             )));
         }
-        let raw = view.data();
-        Ok(match view.dtype() {
+        let (lo, hi) = info.data_offsets;
+        let raw = self
+            .mmap
+            .get(self.data_start + lo..self.data_start + hi)
+            .ok_or_else(|| self.corrupt(format!("tensor {full} lies outside the file")))?;
+        let want = shape.iter().product::<usize>() * info.dtype.bitsize() / 8;
+        if raw.len() != want {
+            return Err(self.corrupt(format!(
+                "tensor {full} holds {} bytes, its shape needs {want}",
+                raw.len()
+            )));
+        }
+        Ok(match info.dtype {
             Dtype::F32 => raw
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -104,7 +121,7 @@ impl WeightSource for MappedWeights {
 
     fn contains(&self, name: &str) -> bool {
         let full = format!("{}{name}", self.prefix);
-        self.tensors().is_ok_and(|t| t.tensor(&full).is_ok())
+        self.metadata.info(&full).is_some()
     }
 }
 
