@@ -145,11 +145,10 @@ fn cosines(a: &[Embeddings], b: &[Embeddings]) -> (f64, f64) {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let reduced: Vec<Precision> = args
-        .precision
-        .iter()
-        .map(|s| s.parse::<Precision>())
-        .collect::<std::result::Result<_, _>>()?;
+    let mut reduced = Vec::new();
+    for name in &args.precision {
+        reduced.push(name.parse::<Precision>()?);
+    }
     let data = BeirDataset::open(&args.dataset)?;
     let mut corpus = Vec::new();
     for doc in data.corpus() {
