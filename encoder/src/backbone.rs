@@ -5,6 +5,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::{bert, modernbert};
 use serde::Deserialize;
 
+use crate::cpu::{MappedWeights, Precision, VarBuilderWeights};
 use crate::error::{CandleContext, EncoderError, Result};
 
 /// The architectures this encoder runs.
@@ -58,35 +59,32 @@ impl ConfigHead {
 
 /// A loaded transformer.
 pub(crate) enum Backbone {
+    /// BERT on candle's ops (CUDA).
     Bert(crate::bert::Bert),
+    /// BERT on the CPU forward pass of [`crate::cpu`].
+    CpuBert(crate::cpu::Bert),
+    /// ModernBERT on candle's ops.
     ModernBert(modernbert::ModernBert),
 }
 
 impl Backbone {
-    /// Loads BERT weights. `vb` must already point at the BertModel root (no `bert.` prefix).
-    pub(crate) fn load_bert(vb: VarBuilder, config_json: &str) -> Result<Self> {
-        let mut value: serde_json::Value =
-            serde_json::from_str(config_json).map_err(|e| EncoderError::InvalidSetting {
-                name: "config.json".into(),
-                message: e.to_string(),
-            })?;
-        // transformers' tanh-approximated GELU names map to candle's `GeluApproximate`.
-        if let Some(act) = value.get_mut("hidden_act") {
-            if matches!(
-                act.as_str(),
-                Some("gelu_new" | "gelu_pytorch_tanh" | "gelu_fast")
-            ) {
-                *act = serde_json::Value::from("geluapproximate");
-            }
+    /// Loads BERT weights. `vb` must already point at the BertModel root (no `bert.` prefix);
+    /// on the CPU they are read from `mapped` when given (the same file, mapped once more so
+    /// they are copied only once), else through `vb`, and kept at `precision`.
+    pub(crate) fn load_bert(
+        vb: VarBuilder,
+        config_json: &str,
+        precision: Precision,
+        mapped: Option<&MappedWeights>,
+    ) -> Result<Self> {
+        let config = bert_config(config_json)?;
+        if vb.device().is_cpu() {
+            let model = match mapped {
+                Some(m) => crate::cpu::Bert::load(m, &config, precision)?,
+                None => crate::cpu::Bert::load(&VarBuilderWeights(vb), &config, precision)?,
+            };
+            return Ok(Backbone::CpuBert(model));
         }
-        let mut config: bert::Config =
-            serde_json::from_value(value).map_err(|e| EncoderError::InvalidSetting {
-                name: "config.json".into(),
-                message: format!("not a BERT config: {e}"),
-            })?;
-        // The caller already resolved prefixes.
-        config.model_type = None;
-        // transformers' "gelu" is the exact erf GELU (HiddenAct::Gelu).
         let model =
             crate::bert::Bert::load(vb, &config).context(|| "loading BERT weights".into())?;
         Ok(Backbone::Bert(model))
@@ -111,6 +109,18 @@ impl Backbone {
             Backbone::Bert(m) => m
                 .forward(ids, attention_mask)
                 .context(|| "BERT forward pass".into()),
+            Backbone::CpuBert(m) => {
+                let (b, t) = ids.dims2().context(|| "input ids".into())?;
+                let flat = |x: &Tensor| {
+                    x.flatten_all()
+                        .and_then(|x| x.to_vec1::<u32>())
+                        .context(|| "reading inputs".into())
+                };
+                let hidden = m.forward(&flat(ids)?, &flat(attention_mask)?, b, t, 1)?;
+                let h = hidden.len() / (b * t).max(1);
+                Tensor::from_vec(hidden, (b, t, h), ids.device())
+                    .context(|| "BERT hidden states".into())
+            }
             Backbone::ModernBert(m) => {
                 let mask = attention_mask
                     .to_dtype(DType::F32)
@@ -120,6 +130,33 @@ impl Backbone {
             }
         }
     }
+}
+
+/// candle-transformers' BERT config from `config.json` text.
+fn bert_config(config_json: &str) -> Result<bert::Config> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(config_json).map_err(|e| EncoderError::InvalidSetting {
+            name: "config.json".into(),
+            message: e.to_string(),
+        })?;
+    // transformers' tanh-approximated GELU names map to candle's `GeluApproximate`.
+    if let Some(act) = value.get_mut("hidden_act") {
+        if matches!(
+            act.as_str(),
+            Some("gelu_new" | "gelu_pytorch_tanh" | "gelu_fast")
+        ) {
+            *act = serde_json::Value::from("geluapproximate");
+        }
+    }
+    let mut config: bert::Config =
+        serde_json::from_value(value).map_err(|e| EncoderError::InvalidSetting {
+            name: "config.json".into(),
+            message: format!("not a BERT config: {e}"),
+        })?;
+    // The caller already resolved prefixes.
+    config.model_type = None;
+    // transformers' "gelu" is the exact erf GELU (HiddenAct::Gelu).
+    Ok(config)
 }
 
 #[cfg(test)]

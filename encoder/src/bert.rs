@@ -36,7 +36,7 @@ impl Bert {
     /// Loads the weights under `vb` (`embeddings.*`, `encoder.layer.N.*`).
     pub(crate) fn load(vb: VarBuilder, config: &Config) -> candle_core::Result<Self> {
         let h = config.hidden_size;
-        if config.num_attention_heads == 0 || h % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0 || !h.is_multiple_of(config.num_attention_heads) {
             candle_core::bail!(
                 "hidden_size {h} is not a multiple of num_attention_heads {}",
                 config.num_attention_heads

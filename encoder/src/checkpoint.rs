@@ -12,8 +12,9 @@ use candle_core::Device;
 use serde::Deserialize;
 
 use crate::backbone::{Architecture, Backbone, ConfigHead};
+use crate::cpu::{MappedWeights, Precision};
 use crate::error::{read_json, read_text, CandleContext, EncoderError, Result};
-use crate::projection::{mmap_safetensors, Activation, Dense};
+use crate::projection::{mmap_safetensors, Activation, CpuDense, Dense};
 use crate::settings::ColbertSettings;
 use crate::tokenize::TextTokenizer;
 
@@ -54,6 +55,8 @@ pub(crate) struct Checkpoint {
     pub(crate) architecture: Architecture,
     pub(crate) backbone: Backbone,
     pub(crate) projection: Vec<Dense>,
+    /// The projection for the CPU forward pass (empty on other devices).
+    pub(crate) cpu_projection: Vec<CpuDense>,
     pub(crate) tokenizer: TextTokenizer,
     pub(crate) hidden_size: usize,
 }
@@ -85,7 +88,12 @@ fn require(dir: &Path, file: &str, why: &str) -> Result<PathBuf> {
 
 impl Checkpoint {
     /// Loads a model directory onto `device`.
-    pub(crate) fn load(dir: &Path, overrides: &SettingsOverride, device: &Device) -> Result<Self> {
+    pub(crate) fn load(
+        dir: &Path,
+        overrides: &SettingsOverride,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
         if !dir.is_dir() {
             return Err(EncoderError::Io {
                 path: dir.to_path_buf(),
@@ -150,34 +158,48 @@ impl Checkpoint {
             dir: transformer_dir.clone(),
             what: what.into(),
         };
-        let backbone = match architecture {
-            Architecture::Bert => {
-                let root = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
-                    vb.pp("bert")
-                } else if vb.contains_tensor("embeddings.word_embeddings.weight") {
-                    vb.clone()
-                } else {
-                    return Err(unsupported(
+        let load_backbone = || -> Result<Backbone> {
+            Ok(match architecture {
+                Architecture::Bert => {
+                    let (root, prefix) = if vb
+                        .contains_tensor("bert.embeddings.word_embeddings.weight")
+                    {
+                        (vb.pp("bert"), "bert.")
+                    } else if vb.contains_tensor("embeddings.word_embeddings.weight") {
+                        (vb.clone(), "")
+                    } else {
+                        return Err(unsupported(
                         "model.safetensors has no embeddings.word_embeddings.weight (nor under bert.)",
                     ));
-                };
-                Backbone::load_bert(root, &config_json)?
-            }
-            Architecture::ModernBert => {
-                let root = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") {
-                    vb.clone()
-                } else if vb.contains_tensor("embeddings.tok_embeddings.weight") {
-                    // sentence-transformers saves ModernBertModel without the `model.` prefix.
-                    vb.clone()
-                        .rename_f(|n| n.strip_prefix("model.").unwrap_or(n).to_string())
-                } else {
-                    return Err(unsupported(
+                    };
+                    let mapped = if device.is_cpu() {
+                        Some(MappedWeights::open(&weights_path, prefix)?)
+                    } else {
+                        None
+                    };
+                    Backbone::load_bert(root, &config_json, precision, mapped.as_ref())?
+                }
+                Architecture::ModernBert => {
+                    let root = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") {
+                        vb.clone()
+                    } else if vb.contains_tensor("embeddings.tok_embeddings.weight") {
+                        // sentence-transformers saves ModernBertModel without the `model.` prefix.
+                        vb.clone()
+                            .rename_f(|n| n.strip_prefix("model.").unwrap_or(n).to_string())
+                    } else {
+                        return Err(unsupported(
                         "model.safetensors has no embeddings.tok_embeddings.weight (nor under model.)",
                     ));
-                };
-                Backbone::load_modernbert(root, &config_json)?
-            }
+                    };
+                    Backbone::load_modernbert(root, &config_json)?
+                }
+            })
         };
+        // The tokenizer's JSON parse overlaps the weights' conversion (both are most of a cold
+        // start).
+        let (backbone, raw_tokenizer) =
+            rayon::join(load_backbone, || TextTokenizer::parse(&tokenizer_path));
+        let backbone = backbone?;
 
         let st_config = dir.join("config_sentence_transformers.json");
         let (layout, projection, mut settings) = if !dense_dirs.is_empty() {
@@ -254,12 +276,14 @@ impl Checkpoint {
                 }
             }
         }
-        let tokenizer = TextTokenizer::from_file(&tokenizer_path, settings)?;
+        let tokenizer = TextTokenizer::new(raw_tokenizer?, settings)?;
+        let cpu_projection = CpuDense::for_backbone(&backbone, &projection)?;
         Ok(Self {
             layout,
             architecture,
             backbone,
             projection,
+            cpu_projection,
             tokenizer,
             hidden_size: head.hidden_size,
         })

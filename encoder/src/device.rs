@@ -49,10 +49,7 @@ impl Device {
     /// The candle device, or a clear error when CUDA is not compiled in or not present.
     pub(crate) fn to_candle(self) -> Result<candle_core::Device> {
         match self {
-            Device::Cpu => {
-                crate::cpu_threads::configure();
-                Ok(candle_core::Device::Cpu)
-            }
+            Device::Cpu => Ok(candle_core::Device::Cpu),
             Device::Cuda(i) => {
                 if !cfg!(feature = "cuda") {
                     return Err(EncoderError::Device {

@@ -1,6 +1,7 @@
 //! The encoder: tokenise, batch by length, run the transformer, project, normalise.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{Tensor, D};
 use rayon::prelude::*;
@@ -8,6 +9,7 @@ use serde_json::json;
 
 use crate::backbone::Architecture;
 use crate::checkpoint::{Checkpoint, Layout, SettingsOverride};
+use crate::cpu::Precision;
 use crate::device::Device;
 use crate::embeddings::Embeddings;
 use crate::error::{CandleContext, EncoderError, Result};
@@ -25,6 +27,13 @@ pub struct LoadOptions {
     pub device: Device,
     /// Overrides of the checkpoint's lengths.
     pub overrides: SettingsOverride,
+    /// Precision of the linear layers on the CPU (BERT checkpoints; f32 where the CPU lacks
+    /// the instructions, and on other devices).
+    pub precision: Precision,
+    /// Threads of the CPU forward pass: `Some(n)` gives the encoder a rayon pool of its own
+    /// with `n` threads; `None` runs on the rayon pool of whoever calls it (the global pool
+    /// unless the caller is inside `ThreadPool::install`). Nothing process-wide is changed.
+    pub threads: Option<usize>,
 }
 
 /// A loaded ColBERT (or plain BERT) checkpoint that turns texts into token embeddings.
@@ -33,6 +42,8 @@ pub struct Encoder {
     pub(crate) device: Device,
     pub(crate) candle_device: candle_core::Device,
     pub(crate) model: String,
+    /// The encoder's own thread pool, when [`LoadOptions::threads`] asked for one.
+    pub(crate) pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -42,6 +53,11 @@ impl std::fmt::Debug for Encoder {
             .field("device", &self.device)
             .field("layout", &self.checkpoint.layout)
             .field("dim", &self.dim())
+            .field("precision", &self.precision())
+            .field(
+                "threads",
+                &self.pool.as_ref().map(|p| p.current_num_threads()),
+            )
             .finish()
     }
 }
@@ -76,13 +92,42 @@ impl Encoder {
             Path::new(model).to_path_buf()
         };
         let candle_device = options.device.to_candle()?;
-        let checkpoint = Checkpoint::load(&dir, &options.overrides, &candle_device)?;
+        let pool = own_pool(options.threads)?;
+        let load = || {
+            Checkpoint::load(
+                &dir,
+                &options.overrides,
+                &candle_device,
+                options.precision.effective(),
+            )
+        };
+        let checkpoint = match &pool {
+            Some(p) => p.install(load)?,
+            None => load()?,
+        };
         Ok(Encoder {
             checkpoint,
             device: options.device,
             candle_device,
             model: model.to_string(),
+            pool,
         })
+    }
+
+    /// The precision the linear layers run at (f32 except on the CPU forward pass with a
+    /// reduced [`LoadOptions::precision`] the CPU supports).
+    pub fn precision(&self) -> Precision {
+        match &self.checkpoint.backbone {
+            crate::backbone::Backbone::CpuBert(m) => m.precision(),
+            _ => Precision::F32,
+        }
+    }
+
+    /// Threads the encoder runs on: its own pool's, else the calling rayon pool's.
+    pub fn threads(&self) -> usize {
+        self.pool
+            .as_ref()
+            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
     }
 
     /// Width of the output vectors (the projection's, or the hidden size without one).
@@ -200,6 +245,19 @@ impl Encoder {
         batch_size: usize,
         output: Output,
     ) -> Result<Vec<Embeddings>> {
+        match &self.pool {
+            Some(pool) => pool.install(|| self.run_here(inputs, batch_size, output)),
+            None => self.run_here(inputs, batch_size, output),
+        }
+    }
+
+    /// [`Encoder::run`] on the current rayon pool.
+    fn run_here(
+        &self,
+        inputs: &[ModelInput],
+        batch_size: usize,
+        output: Output,
+    ) -> Result<Vec<Embeddings>> {
         if batch_size == 0 {
             return Err(EncoderError::InvalidInput(
                 "batch_size must be at least 1".into(),
@@ -222,15 +280,16 @@ impl Encoder {
         let threads = rayon::current_num_threads();
         for chunk in order.chunks(batch_size) {
             let outs: Vec<Vec<Embeddings>> = if self.candle_device.is_cpu() && threads > 1 {
-                // One candle forward pass per sub-batch, on rayon's threads: candle's
-                // element-wise ops run on the calling thread (see cpu_threads).
-                let sub = crate::cpu_threads::sub_batch_size(chunk.len(), threads);
+                // Whole sub-batches per thread where there are enough inputs (no hand-offs
+                // inside a forward pass), and the threads left over shared inside each one:
+                // a single query gets every thread.
+                let split = split_threads(chunk.len(), threads);
                 chunk
-                    .par_chunks(sub)
-                    .map(|part| self.run_batch(&gather(inputs, part), output))
+                    .par_chunks(split.sub_batch)
+                    .map(|part| self.run_batch(&gather(inputs, part), output, split.inner))
                     .collect::<Result<_>>()?
             } else {
-                vec![self.run_batch(&gather(inputs, chunk), output)?]
+                vec![self.run_batch(&gather(inputs, chunk), output, threads)?]
             };
             for (&i, e) in chunk.iter().zip(outs.into_iter().flatten()) {
                 results[i] = Some(e);
@@ -239,7 +298,13 @@ impl Encoder {
         Ok(results.into_iter().map(Option::unwrap_or_default).collect())
     }
 
-    fn run_batch(&self, batch: &[&ModelInput], output: Output) -> Result<Vec<Embeddings>> {
+    /// One padded forward pass over `batch`, `threads` tasks inside each step on the CPU.
+    fn run_batch(
+        &self,
+        batch: &[&ModelInput],
+        output: Output,
+        threads: usize,
+    ) -> Result<Vec<Embeddings>> {
         let b = batch.len();
         let max_len = batch.iter().map(|x| x.len()).max().unwrap_or(0);
         let mut ids = vec![0u32; b * max_len];
@@ -247,6 +312,10 @@ impl Encoder {
         for (r, x) in batch.iter().enumerate() {
             ids[r * max_len..r * max_len + x.len()].copy_from_slice(&x.ids);
             mask[r * max_len..r * max_len + x.len()].copy_from_slice(&x.attention_mask);
+        }
+        if let crate::backbone::Backbone::CpuBert(model) = &self.checkpoint.backbone {
+            let hidden = model.forward(&ids, &mask, b, max_len, threads)?;
+            return Ok(self.finish_cpu(batch, hidden, max_len, output, threads));
         }
         let dev = &self.candle_device;
         let ids = Tensor::from_vec(ids, (b, max_len), dev).context(|| "input ids".into())?;
@@ -285,6 +354,103 @@ impl Encoder {
     }
 }
 
+impl Encoder {
+    /// Per-input outputs from the CPU forward pass's hidden rows (`batch x max_len x h`):
+    /// every row, or the kept rows projected and normalised.
+    fn finish_cpu(
+        &self,
+        batch: &[&ModelInput],
+        hidden: Vec<f32>,
+        max_len: usize,
+        output: Output,
+        threads: usize,
+    ) -> Vec<Embeddings> {
+        let h = self.checkpoint.hidden_size;
+        if matches!(output, Output::Hidden) {
+            return batch
+                .iter()
+                .enumerate()
+                .map(|(r, x)| Embeddings {
+                    dim: h,
+                    data: hidden[r * max_len * h..(r * max_len + x.len()) * h].to_vec(),
+                })
+                .collect();
+        }
+        // Only the kept rows are projected.
+        let mut kept = Vec::with_capacity(hidden.len());
+        let mut counts = Vec::with_capacity(batch.len());
+        for (r, x) in batch.iter().enumerate() {
+            let base = r * max_len;
+            let mut n = 0;
+            for (p, _) in x.keep.iter().enumerate().filter(|(_, &k)| k) {
+                kept.extend_from_slice(&hidden[(base + p) * h..(base + p + 1) * h]);
+                n += 1;
+            }
+            counts.push(n);
+        }
+        let rows = kept.len() / h.max(1);
+        let mut ys = kept;
+        let mut width = h;
+        for dense in &self.checkpoint.cpu_projection {
+            ys = dense.forward(&ys, rows, threads);
+            width = dense.out_features();
+        }
+        crate::cpu::l2_normalize_rows(&mut ys, width);
+        let mut start = 0;
+        counts
+            .into_iter()
+            .map(|n| {
+                let data = ys[start * width..(start + n) * width].to_vec();
+                start += n;
+                Embeddings { dim: width, data }
+            })
+            .collect()
+    }
+}
+
+/// How a chunk of inputs shares the threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ThreadSplit {
+    /// Inputs per sub-batch (one forward pass each, run in parallel).
+    sub_batch: usize,
+    /// Threads inside each forward pass.
+    inner: usize,
+}
+
+/// One even share of `batch` inputs per thread while there are inputs for every thread (on 2
+/// cores shares of 8 or 4 inputs were no faster for documents than 16); with fewer inputs than
+/// threads, one input per sub-batch and the threads divided among them.
+fn split_threads(batch: usize, threads: usize) -> ThreadSplit {
+    let threads = threads.max(1);
+    let parts = batch.clamp(1, threads);
+    ThreadSplit {
+        sub_batch: batch.div_ceil(parts).max(1),
+        inner: (threads / parts).max(1),
+    }
+}
+
+/// A rayon pool of `threads` threads, when asked for.
+pub(crate) fn own_pool(threads: Option<usize>) -> Result<Option<Arc<rayon::ThreadPool>>> {
+    let Some(n) = threads else {
+        return Ok(None);
+    };
+    if n == 0 {
+        return Err(EncoderError::InvalidSetting {
+            name: "threads".into(),
+            message: "must be at least 1".into(),
+        });
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("tartan-encoder-{i}"))
+        .build()
+        .map(|p| Some(Arc::new(p)))
+        .map_err(|e| EncoderError::InvalidSetting {
+            name: "threads".into(),
+            message: format!("cannot start {n} threads: {e}"),
+        })
+}
+
 /// The inputs at `indices`, in that order.
 fn gather<'a>(inputs: &'a [ModelInput], indices: &[usize]) -> Vec<&'a ModelInput> {
     indices.iter().map(|&i| &inputs[i]).collect()
@@ -300,4 +466,24 @@ fn l2_normalize(xs: &Tensor) -> Result<Tensor> {
         .context(|| "row norms".into())?;
     xs.broadcast_div(&norms)
         .context(|| "normalising rows".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_go_to_sub_batches_first_then_inside_them() {
+        let split = |b, t| {
+            let s = split_threads(b, t);
+            (s.sub_batch, s.inner)
+        };
+        assert_eq!(split(32, 2), (16, 1));
+        assert_eq!(split(31, 2), (16, 1));
+        assert_eq!(split(1, 2), (1, 2));
+        assert_eq!(split(1, 16), (1, 16));
+        assert_eq!(split(3, 8), (1, 2));
+        assert_eq!(split(0, 2), (1, 2));
+        assert_eq!(split(5, 0), (5, 1));
+    }
 }

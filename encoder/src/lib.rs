@@ -20,7 +20,7 @@
 mod backbone;
 mod bert;
 mod checkpoint;
-mod cpu_threads;
+mod cpu;
 mod device;
 mod embeddings;
 mod encoder;
@@ -36,7 +36,7 @@ mod tokenize;
 
 pub use backbone::Architecture;
 pub use checkpoint::{Layout, SettingsOverride};
-pub use cpu_threads::CANDLE_NUM_THREADS;
+pub use cpu::Precision;
 pub use device::Device;
 pub use embeddings::Embeddings;
 pub use encoder::{Encoder, LoadOptions, QUERY_BATCH_SIZE};

@@ -71,7 +71,7 @@ impl CustomOp2 for MaskedSoftmax {
 }
 
 /// One row, with the widest vector unit the CPU has.
-fn softmax_row(src: &[f32], mask: &[f32], dst: &mut [f32]) {
+pub(crate) fn softmax_row(src: &[f32], mask: &[f32], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx512f") {

@@ -126,6 +126,69 @@ impl Dense {
     }
 }
 
+/// A Dense layer for the CPU forward pass (f32: it is a small share of the work).
+pub(crate) struct CpuDense {
+    linear: crate::cpu::Linear,
+    activation: crate::cpu::Activation,
+}
+
+impl CpuDense {
+    /// The CPU copies of `projection` when `backbone` runs on the CPU forward pass; none
+    /// otherwise.
+    pub(crate) fn for_backbone(
+        backbone: &crate::backbone::Backbone,
+        projection: &[Dense],
+    ) -> Result<Vec<CpuDense>> {
+        if !matches!(backbone, crate::backbone::Backbone::CpuBert(_)) {
+            return Ok(Vec::new());
+        }
+        projection
+            .iter()
+            .map(|d| {
+                let weight = d
+                    .weight_t
+                    .t()
+                    .and_then(|w| w.contiguous())
+                    .and_then(|w| w.flatten_all())
+                    .and_then(|w| w.to_vec1::<f32>())
+                    .context(|| "copying the projection".into())?;
+                let bias = d
+                    .bias
+                    .as_ref()
+                    .map(|b| b.to_vec1::<f32>())
+                    .transpose()
+                    .context(|| "copying the projection bias".into())?;
+                Ok(CpuDense {
+                    linear: crate::cpu::Linear::new(
+                        weight,
+                        bias,
+                        d.in_features(),
+                        d.out_features(),
+                        crate::cpu::Precision::F32,
+                    ),
+                    activation: match d.activation {
+                        Activation::Identity => crate::cpu::Activation::Identity,
+                        Activation::Tanh => crate::cpu::Activation::Tanh,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Output width.
+    pub(crate) fn out_features(&self) -> usize {
+        self.linear.out_features()
+    }
+
+    /// `act(x · Wᵀ + b)` of `rows` rows.
+    pub(crate) fn forward(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
+        let mut y = vec![0f32; rows * self.linear.out_features()];
+        self.linear
+            .forward(x, rows, &mut y, threads, self.activation);
+        y
+    }
+}
+
 fn missing(dir: &Path, path: &Path, why: &str) -> EncoderError {
     EncoderError::MissingFile {
         dir: dir.to_path_buf(),

@@ -15,9 +15,9 @@ use tokenizers::Tokenizer;
 use crate::backbone::{Architecture, Backbone};
 use crate::checkpoint::{Checkpoint, Layout};
 use crate::device::Device;
-use crate::encoder::Encoder;
+use crate::encoder::{Encoder, LoadOptions};
 use crate::error::{CandleContext, EncoderError, Result};
-use crate::projection::{Activation, Dense};
+use crate::projection::{Activation, CpuDense, Dense};
 use crate::settings::ColbertSettings;
 use crate::tokenize::TextTokenizer;
 
@@ -181,6 +181,24 @@ fn synthetic_tokenizer(vocab_size: usize) -> Result<Tokenizer> {
 /// A ColBERT encoder with seeded random BERT weights of the given shape, PyLate settings
 /// (`[Q] ` / `[D] ` markers, 32 / 180 tokens, `[MASK]` expansion) on `device`.
 pub fn random_encoder(config: &SyntheticConfig, seed: u64, device: Device) -> Result<Encoder> {
+    random_encoder_with(
+        config,
+        seed,
+        &LoadOptions {
+            device,
+            ..LoadOptions::default()
+        },
+    )
+}
+
+/// [`random_encoder`] with the device, lengths, precision and threads of `options`.
+pub fn random_encoder_with(
+    config: &SyntheticConfig,
+    seed: u64,
+    options: &LoadOptions,
+) -> Result<Encoder> {
+    let device = options.device;
+    let pool = crate::encoder::own_pool(options.threads)?;
     if config.vocab_size <= FIRST_WORD_ID {
         return Err(EncoderError::InvalidSetting {
             name: "vocab_size".into(),
@@ -193,7 +211,12 @@ pub fn random_encoder(config: &SyntheticConfig, seed: u64, device: Device) -> Re
         DType::F32,
         candle_device.clone(),
     );
-    let backbone = Backbone::load_bert(vb.clone(), &config.bert_config_json())?;
+    let backbone = Backbone::load_bert(
+        vb.clone(),
+        &config.bert_config_json(),
+        options.precision.effective(),
+        None,
+    )?;
     let w = vb
         .get_with_hints(
             (config.dim, config.hidden_size),
@@ -205,24 +228,33 @@ pub fn random_encoder(config: &SyntheticConfig, seed: u64, device: Device) -> Re
         )
         .context(|| "synthetic projection".into())?;
     let projection = vec![Dense::new(&w, None, Activation::Identity)?];
-    let settings = ColbertSettings {
+    let mut settings = ColbertSettings {
         query_prefix: Some("[Q] ".into()),
         document_prefix: Some("[D] ".into()),
         ..ColbertSettings::default()
     };
+    if let Some(q) = options.overrides.query_length {
+        settings.query_length = q;
+    }
+    if let Some(d) = options.overrides.document_length {
+        settings.document_length = d;
+    }
     let tokenizer = TextTokenizer::new(synthetic_tokenizer(config.vocab_size)?, settings)?;
+    let cpu_projection = CpuDense::for_backbone(&backbone, &projection)?;
     Ok(Encoder {
         checkpoint: Checkpoint {
             layout: Layout::Pylate,
             architecture: Architecture::Bert,
             backbone,
             projection,
+            cpu_projection,
             tokenizer,
             hidden_size: config.hidden_size,
         },
         device,
         candle_device,
         model: format!("synthetic:{}:seed{seed}", config.name),
+        pool,
     })
 }
 

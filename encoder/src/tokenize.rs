@@ -81,11 +81,10 @@ fn marker_id(tok: &Tokenizer, name: &str, marker: &Option<String>) -> Result<Opt
 }
 
 impl TextTokenizer {
-    /// Loads `tokenizer.json`, removing the truncation and padding baked into it.
-    pub(crate) fn from_file(path: &Path, settings: ColbertSettings) -> Result<Self> {
-        let tok = Tokenizer::from_file(path)
-            .map_err(|e| tokenizer_error(path.display().to_string(), e))?;
-        Self::new(tok, settings)
+    /// Parses `tokenizer.json`; [`TextTokenizer::new`] then removes the truncation and padding
+    /// baked into it.
+    pub(crate) fn parse(path: &Path) -> Result<Tokenizer> {
+        Tokenizer::from_file(path).map_err(|e| tokenizer_error(path.display().to_string(), e))
     }
 
     /// Configures a tokenizer for the given settings.

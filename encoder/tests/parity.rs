@@ -26,6 +26,7 @@ fn bert_minilm_last_hidden_state() {
                 document_length: Some(128),
                 ..Default::default()
             },
+            ..LoadOptions::default()
         },
     )
     .unwrap();

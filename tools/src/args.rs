@@ -3,11 +3,11 @@
 
 use clap::builder::TypedValueParser;
 use clap::{Args, ValueEnum};
-use tartan_encoder::Device;
+use tartan_encoder::{Device, Precision};
 use tartan_engine::{BuildConfig, SearchParams};
 use tartan_quantize::CodecKind;
 
-use crate::model::parse_device;
+use crate::model::{parse_device, parse_precision};
 
 /// The residual codec of an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,6 +71,10 @@ pub struct EncoderArgs {
     /// Where the model runs: cpu, cuda or cuda:N (cuda needs a build with --features cuda).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
+    /// Precision of the model's linear layers on the CPU: f32 (exact), bf16 (AVX-512 BF16)
+    /// or int8 (AVX-512 VNNI); f32 where the CPU lacks the instructions.
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
 }
 
 /// PLAID search parameters; unset ones take the defaults for k

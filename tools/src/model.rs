@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use tartan_encoder::{Device, Encoder};
+use tartan_encoder::{Device, Encoder, LoadOptions, Precision};
 
 /// Parses `cpu`, `cuda` or `cuda:N` (a clap value parser).
 pub fn parse_device(text: &str) -> std::result::Result<Device, String> {
@@ -36,9 +36,29 @@ pub fn model_ref(model: &str) -> String {
     model.to_string()
 }
 
-/// Loads an encoder from a local directory or hub id.
-pub fn load(model: &str, device: Device) -> Result<Encoder> {
-    Encoder::load(model, device).with_context(|| format!("cannot load model {model}"))
+/// Parses `f32`, `bf16` or `int8` (a clap value parser).
+pub fn parse_precision(text: &str) -> std::result::Result<Precision, String> {
+    text.parse::<Precision>().map_err(|e| e.to_string())
+}
+
+/// Loads an encoder from a local directory or hub id. It runs on the global rayon pool
+/// (`--threads`); a reduced `precision` the CPU lacks falls back to f32, with a note.
+pub fn load(model: &str, device: Device, precision: Precision) -> Result<Encoder> {
+    let options = LoadOptions {
+        device,
+        precision,
+        ..LoadOptions::default()
+    };
+    let encoder = Encoder::load_with(model, &options)
+        .with_context(|| format!("cannot load model {model}"))?;
+    if encoder.precision() != precision && device == Device::Cpu {
+        eprintln!(
+            "note: this CPU has no {precision} instructions (or the model is not BERT); \
+             encoding in {}",
+            encoder.precision()
+        );
+    }
+    Ok(encoder)
 }
 
 /// The `encoder` value recorded in an index built with `encoder`, loaded from `model`.
@@ -80,6 +100,16 @@ mod tests {
         assert!(matches!(parse_device("cuda"), Ok(Device::Cuda(0))));
         assert!(matches!(parse_device("cuda:3"), Ok(Device::Cuda(3))));
         assert!(parse_device("tpu").is_err());
+    }
+
+    #[test]
+    fn precisions() {
+        assert_eq!(parse_precision("f32"), Ok(Precision::F32));
+        assert_eq!(parse_precision("bf16"), Ok(Precision::Bf16));
+        assert_eq!(parse_precision("int8"), Ok(Precision::Int8));
+        assert!(parse_precision("fp8")
+            .unwrap_err()
+            .contains("f32, bf16, int8"));
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn run(args: AddArgs, globals: Globals) -> Result<()> {
                 .context("give a CORPUS or --embeddings")?;
             let model_name =
                 model::query_model(args.model.as_deref(), &writer.index().meta().encoder)?;
-            let encoder = model::load(&model_name, args.encode.device)?;
+            let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
             if encoder.dim() != dim {
                 bail!(
                     "model {model_name} makes {}-dimensional embeddings; the index holds {dim}",

@@ -65,7 +65,7 @@ pub fn run(args: EncodeArgs, globals: Globals) -> Result<()> {
     } else {
         TextSource::detect_corpus(&args.input)?
     };
-    let encoder = model::load(&args.model, args.encode.device)?;
+    let encoder = model::load(&args.model, args.encode.device, args.encode.precision)?;
     let dim = encoder.dim();
     let batch = args.encode.batch_size as usize;
     let total = source.count()?;

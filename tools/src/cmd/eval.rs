@@ -151,7 +151,7 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
         .unwrap_or_else(|| cache.join("eval").join(format!("{key}-{}", args.split)));
 
     eprintln!("loading model {}", args.model);
-    let encoder = model::load(&args.model, args.encode.device)?;
+    let encoder = model::load(&args.model, args.encode.device, args.encode.precision)?;
     let mut build = args.build.clone();
     build.keep_embeddings |= args.compare_exact;
     let source = TextSource::Beir(dataset_dir.clone());

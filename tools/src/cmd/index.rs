@@ -94,7 +94,7 @@ pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
             .context("give a CORPUS or --embeddings")?;
         let model_name = args.model.as_deref().context("a corpus needs --model")?;
         let source = TextSource::detect_corpus(corpus)?;
-        let encoder = model::load(model_name, args.encode.device)?;
+        let encoder = model::load(model_name, args.encode.device, args.encode.precision)?;
         build_from_text(&TextBuild {
             source: &source,
             model: model_name,

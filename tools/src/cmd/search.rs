@@ -107,7 +107,7 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
             "no queries: give QUERY text, --queries FILE or --query-embeddings"
         );
         let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)?;
-        let encoder = model::load(&model_name, args.encode.device)?;
+        let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
         ensure!(
             encoder.dim() == index.dim(),
             "model {model_name} makes {}-dim vectors but the index holds {}-dim ones",

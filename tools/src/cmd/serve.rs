@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tartan_encoder::Device;
+use tartan_encoder::{Device, Precision};
 use tartan_engine::IndexWriter;
 
 use crate::args::ConnectionArgs;
 use crate::cmd::search::open_index;
 use crate::docstore::DocStore;
-use crate::model::{self, parse_device};
+use crate::model::{self, parse_device, parse_precision};
 use crate::server::connections::{self, ConnLimits};
 use crate::server::reload::{self, Snapshot};
 use crate::server::{self, AppState, Limits};
@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// Where the model runs: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
+    /// Precision of the model's linear layers on the CPU: f32 (exact), bf16 or int8.
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
     /// Searches running at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub max_concurrent: Option<usize>,
@@ -112,7 +115,7 @@ pub fn run(args: ServeArgs, _globals: Globals) -> Result<()> {
     };
     let encoder = match model_name {
         Some(name) => {
-            let encoder = model::load(&name, args.device)?;
+            let encoder = model::load(&name, args.device, args.precision)?;
             anyhow::ensure!(
                 encoder.dim() == index.dim(),
                 "model {name} makes {}-dim vectors but the index holds {}-dim ones",

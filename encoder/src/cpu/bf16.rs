@@ -1,0 +1,173 @@
+//! bf16 linear layers with AVX-512 BF16: weights and activations rounded to bf16 (nearest
+//! even), products accumulated in f32 by `vdpbf16ps`.
+//!
+//! Weights are packed in tiles of 16 output columns: for every 2 input values, 64 bytes
+//! holding 2 consecutive weights of each of the 16 columns, so one 512-bit load feeds one
+//! `vdpbf16ps` that adds 2 products into each of 16 column sums.
+
+use std::ops::Range;
+
+use half::bf16;
+
+/// Output columns per tile.
+pub(crate) const TILE: usize = 16;
+
+/// Whether this CPU has the instructions.
+pub(crate) fn supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A weight `[n, k]` rounded to bf16 and packed.
+pub(crate) struct Bf16Weight {
+    /// `n / 16` tiles of `k2 * 16` values.
+    packed: Vec<bf16>,
+    /// `k` rounded up to a multiple of 2.
+    k2: usize,
+}
+
+/// Activations rounded to bf16, `rows x k2`.
+pub(crate) struct Bf16Rows(Vec<bf16>);
+
+impl Bf16Weight {
+    /// Packs `w` (`[n, k]` row-major); `n` must be a multiple of 16.
+    pub(crate) fn new(w: &[f32], k: usize, n: usize) -> Self {
+        debug_assert!(n.is_multiple_of(TILE));
+        let k2 = k.next_multiple_of(2);
+        let mut packed = vec![bf16::ZERO; n * k2];
+        for c in 0..n {
+            let (tile, lane) = (c / TILE, c % TILE);
+            for (i, &v) in w[c * k..(c + 1) * k].iter().enumerate() {
+                packed[tile * k2 * TILE + (i / 2) * 2 * TILE + lane * 2 + i % 2] =
+                    bf16::from_f32(v);
+            }
+        }
+        Self { packed, k2 }
+    }
+
+    /// Rounds `x` (`rows x k`) to bf16.
+    pub(crate) fn prepare(&self, x: &[f32], rows: usize, k: usize) -> Bf16Rows {
+        let mut values = vec![bf16::ZERO; rows * self.k2];
+        for r in 0..rows {
+            for (q, &v) in values[r * self.k2..r * self.k2 + k]
+                .iter_mut()
+                .zip(&x[r * k..(r + 1) * k])
+            {
+                *q = bf16::from_f32(v);
+            }
+        }
+        Bf16Rows(values)
+    }
+
+    /// Columns `cols` (whole tiles) of `dst` (`rows x n`).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F/BF16 ([`supported`]); `dst` must hold `rows * n` values
+    /// whose columns `cols` no one else touches.
+    pub(crate) unsafe fn matmul_cols(
+        &self,
+        x: &Bf16Rows,
+        rows: usize,
+        dst: *mut f32,
+        n: usize,
+        cols: Range<usize>,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        kernel::matmul(self, x, rows, dst, n, cols);
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("bf16 weights are only built where supported() is true");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod kernel {
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    use super::{Bf16Rows, Bf16Weight, TILE};
+
+    const MR: usize = 4;
+    const NT: usize = 4;
+
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn matmul(
+        w: &Bf16Weight,
+        x: &Bf16Rows,
+        rows: usize,
+        dst: *mut f32,
+        n: usize,
+        cols: Range<usize>,
+    ) {
+        let (t0, t1) = (cols.start / TILE, cols.end.div_ceil(TILE));
+        let mut t = t0;
+        while t < t1 {
+            let nt = (t1 - t).min(NT);
+            let mut r = 0;
+            while r < rows {
+                let mr = (rows - r).min(MR);
+                match (mr, nt) {
+                    (4, 4) => block::<4, 4>(w, x, r, t, dst, n),
+                    (4, 3) => block::<4, 3>(w, x, r, t, dst, n),
+                    (4, 2) => block::<4, 2>(w, x, r, t, dst, n),
+                    (4, 1) => block::<4, 1>(w, x, r, t, dst, n),
+                    (3, 4) => block::<3, 4>(w, x, r, t, dst, n),
+                    (3, 3) => block::<3, 3>(w, x, r, t, dst, n),
+                    (3, 2) => block::<3, 2>(w, x, r, t, dst, n),
+                    (3, 1) => block::<3, 1>(w, x, r, t, dst, n),
+                    (2, 4) => block::<2, 4>(w, x, r, t, dst, n),
+                    (2, 3) => block::<2, 3>(w, x, r, t, dst, n),
+                    (2, 2) => block::<2, 2>(w, x, r, t, dst, n),
+                    (2, 1) => block::<2, 1>(w, x, r, t, dst, n),
+                    (1, 4) => block::<1, 4>(w, x, r, t, dst, n),
+                    (1, 3) => block::<1, 3>(w, x, r, t, dst, n),
+                    (1, 2) => block::<1, 2>(w, x, r, t, dst, n),
+                    _ => block::<1, 1>(w, x, r, t, dst, n),
+                }
+                r += mr;
+            }
+            t += nt;
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn block<const M: usize, const T: usize>(
+        w: &Bf16Weight,
+        x: &Bf16Rows,
+        r: usize,
+        t: usize,
+        dst: *mut f32,
+        n: usize,
+    ) {
+        let k2 = w.k2;
+        let mut acc = [[_mm512_setzero_ps(); T]; M];
+        let a = x.0.as_ptr().add(r * k2);
+        let b = w.packed.as_ptr().add(t * k2 * TILE);
+        for g in 0..k2 / 2 {
+            let mut wv = [_mm512_setzero_si512(); T];
+            for (j, v) in wv.iter_mut().enumerate() {
+                *v = _mm512_loadu_si512(b.add(j * k2 * TILE + g * 2 * TILE) as *const _);
+            }
+            for (m, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_epi32((a.add(m * k2 + g * 2) as *const i32).read_unaligned());
+                for (acc, &wv) in row.iter_mut().zip(&wv) {
+                    *acc = _mm512_dpbf16_ps(
+                        *acc,
+                        std::mem::transmute::<__m512i, __m512bh>(av),
+                        std::mem::transmute::<__m512i, __m512bh>(wv),
+                    );
+                }
+            }
+        }
+        for (m, row) in acc.iter().enumerate() {
+            for (j, &acc) in row.iter().enumerate() {
+                _mm512_storeu_ps(dst.add((r + m) * n + (t + j) * TILE), acc);
+            }
+        }
+    }
+}
