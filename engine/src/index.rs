@@ -445,10 +445,10 @@ pub(crate) fn open_segment_entry(
 fn open_format2(dir: &Path) -> Result<Index> {
     let meta_path = dir.join(crate::format::META);
     if !meta_path.exists() {
-        return Err(EngineError::corrupt(
-            dir.join(crate::format::manifest::CURRENT),
-            "missing: not a tartan index (no CURRENT, nor a format-2 meta.json)",
-        ));
+        // Neither CURRENT nor a format-2 meta.json: not an index.
+        return Err(EngineError::MissingFile {
+            path: dir.join(crate::format::manifest::CURRENT),
+        });
     }
     let meta = IndexMeta::read(dir)?;
     let corrupt_meta = |r: String| EngineError::corrupt(&meta_path, r);

@@ -53,9 +53,10 @@ pub(crate) fn engine(e: EngineError) -> PyErr {
     let message = e.to_string();
     match e {
         EngineError::Io { source, .. } => io(source.kind(), message),
-        // An absent meta.json means there is no index at all; any other absent file
-        // is a damaged index.
-        EngineError::MissingFile { path } if path.file_name().is_some_and(|n| n == "meta.json") => {
+        // No directory, or no CURRENT in it, means there is no index at all; any other
+        // absent file is a damaged index.
+        EngineError::NoIndex { .. } => PyFileNotFoundError::new_err(message),
+        EngineError::MissingFile { path } if path.file_name().is_some_and(|n| n == "CURRENT") => {
             PyFileNotFoundError::new_err(message)
         }
         EngineError::MissingFile { .. }

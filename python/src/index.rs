@@ -1,13 +1,15 @@
 //! `tartan.Index`: build, open and search a tartan index from Python.
 //!
 //! A thin layer over `tartan_engine::Index`: each method converts its arguments,
-//! releases the GIL, calls the engine, and converts the result. The engine's index is
-//! immutable and `Sync`, so the class is `frozen` and any number of Python threads may
-//! search one object at once.
+//! releases the GIL, calls the engine, and converts the result. The object holds one
+//! snapshot (an immutable, `Sync` engine index) behind a lock: searches clone it and
+//! run without holding the lock, so any number of Python threads may search at once;
+//! `add`, `delete` and `optimize` commit through the engine's writer and swap in the
+//! new snapshot (searches running then finish on the old one).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use numpy::ndarray::Array2;
@@ -16,7 +18,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
-use tartan_engine::{BuildConfig, CodecKind, Index, IndexBuilder, SearchHit, SearchParams};
+use tartan_engine::{
+    BuildConfig, CodecKind, CommitReport, Index, IndexBuilder, IndexWriter, SearchHit, SearchParams,
+};
 
 use crate::arrays::{Documents, Queries};
 use crate::errors::{self, detached};
@@ -33,18 +37,54 @@ use crate::results::SearchResults;
 /// ``len(index)`` is the number of documents; ``index.dim`` the embedding dimension.
 #[pyclass(frozen, name = "Index", module = "tartan")]
 pub(crate) struct PyIndex {
-    inner: Index,
-    /// External id -> ordinal, built on first use by `lookup`.
-    ordinals: OnceLock<HashMap<String, u32>>,
+    inner: RwLock<Arc<Index>>,
+    /// External id -> ordinal of the current snapshot, built on first use by `lookup`.
+    ordinals: Mutex<Option<Arc<HashMap<String, u32>>>>,
 }
 
 impl PyIndex {
     fn new(inner: Index) -> Self {
         PyIndex {
-            inner,
-            ordinals: OnceLock::new(),
+            inner: RwLock::new(Arc::new(inner)),
+            ordinals: Mutex::new(None),
         }
     }
+
+    /// The current snapshot.
+    fn index(&self) -> Arc<Index> {
+        self.index().read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Commits `change` through the index's writer (GIL released) and swaps in the
+    /// snapshot it committed.
+    fn write<T: Send>(
+        &self,
+        py: Python<'_>,
+        change: impl FnOnce(&mut IndexWriter) -> tartan_engine::Result<T> + Send,
+    ) -> PyResult<T> {
+        let path = self.index().path().to_path_buf();
+        let (out, fresh) = detached(py, || {
+            let mut writer = IndexWriter::open(&path).map_err(errors::engine)?;
+            let out = change(&mut writer).map_err(errors::engine)?;
+            drop(writer);
+            let fresh = Index::open(&path).map_err(errors::engine)?;
+            Ok((out, fresh))
+        })?;
+        *self.index().write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        *self.ordinals.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(out)
+    }
+}
+
+/// A commit's report as a dict.
+fn commit_dict<'py>(py: Python<'py>, r: &CommitReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("generation", r.generation)?;
+    d.set_item("added", r.added)?;
+    d.set_item("deleted", r.deleted)?;
+    d.set_item("unknown", r.unknown.clone())?;
+    d.set_item("merged_segments", r.merged_segments)?;
+    Ok(d)
 }
 
 /// A positive integer argument.
@@ -262,30 +302,99 @@ impl PyIndex {
         if let Some(t) = threshold {
             params.centroid_score_threshold = t;
         }
-        let queries = Queries::extract(queries, self.inner.dim())?;
+        let queries = Queries::extract(queries, self.index().dim())?;
         let slices = queries.slices();
-        let index = &self.inner;
+        let index = self.index();
+        let index = &*index;
         let hits = detached(py, || {
             search_all(index, &slices, &params, exact).map_err(errors::engine)
         })?;
         SearchResults::new(py, index, &hits, k)
     }
 
-    /// Number of documents (empty ones included).
+    /// Number of live documents (empty ones included, deleted ones not).
     fn __len__(&self) -> usize {
-        self.inner.num_documents()
+        self.index().num_live_documents()
+    }
+
+    /// Adds documents in one commit (one new segment, quantised with the index's
+    /// codec) and returns ``{"generation", "added", "deleted", ...}``.
+    ///
+    /// ``documents_embeddings`` is as for ``Index.build`` (a list of ``[n_i, dim]``
+    /// arrays, or ``(E, doclens)``); ``ids`` one unique string a document. An id the
+    /// index already holds raises ``ValueError`` naming it, and nothing is committed,
+    /// unless ``upsert=True``, which replaces that document in the same commit.
+    #[pyo3(signature = (ids, documents_embeddings, *, upsert = false))]
+    fn add<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<String>,
+        documents_embeddings: &Bound<'_, PyAny>,
+        upsert: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let docs = Documents::extract(documents_embeddings)?;
+        if docs.dim() != self.index().dim() {
+            return Err(PyValueError::new_err(format!(
+                "embeddings of dimension {} for an index of dimension {}",
+                docs.dim(),
+                self.index().dim()
+            )));
+        }
+        if ids.len() != docs.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} ids for {} documents",
+                ids.len(),
+                docs.len()
+            )));
+        }
+        let dim = docs.dim();
+        let slices = docs.slices();
+        let lens: Vec<usize> = slices.iter().map(|d| d.len() / dim).collect();
+        let flat: Vec<f32> = slices.iter().flat_map(|d| d.iter().copied()).collect();
+        let report = self.write(py, |w| {
+            w.add(&ids, &flat, &lens, upsert, &tartan_engine::NoProgress)
+        })?;
+        commit_dict(py, &report)
+    }
+
+    /// Deletes the documents with these ids in one commit; returns
+    /// ``{"deleted", "unknown", ...}`` (unknown ids are listed, not an error).
+    fn delete<'py>(&self, py: Python<'py>, ids: Vec<String>) -> PyResult<Bound<'py, PyDict>> {
+        let report = self.write(py, |w| w.delete(&ids))?;
+        commit_dict(py, &report)
+    }
+
+    /// Merges every segment into one and drops deleted documents (no decoding).
+    fn optimize<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let report = self.write(py, |w| w.optimize())?;
+        commit_dict(py, &report)
+    }
+
+    /// Reopens the index at its current generation (to see commits made elsewhere).
+    fn reload(&self, py: Python<'_>) -> PyResult<()> {
+        let path = self.index().path().to_path_buf();
+        let fresh = detached(py, || Index::open(&path).map_err(errors::engine))?;
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        *self.ordinals.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+
+    /// The generation of the snapshot this object searches.
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.index().generation()
     }
 
     /// The embedding dimension.
     #[getter]
     fn dim(&self) -> usize {
-        self.inner.dim()
+        self.index().dim()
     }
 
     /// The index directory.
     #[getter]
     fn path(&self) -> PathBuf {
-        self.inner.path().to_path_buf()
+        self.index().path().to_path_buf()
     }
 
     /// What the index holds, as a dict.
@@ -296,14 +405,14 @@ impl PyIndex {
     /// embeddings), ``bytes_per_embedding``, ``has_embeddings``, ``format_version``
     /// and ``encoder`` (the model settings recorded at build time, or None).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let meta = self.inner.meta();
+        let meta = self.index().meta();
         let (codec, nbits) = match meta.codec {
             CodecKind::Product { nbits } => ("product", nbits),
             CodecKind::Scalar { nbits } => ("scalar", nbits),
         };
-        let bytes = self.inner.bytes_on_disk();
+        let bytes = self.index().bytes_on_disk();
         let d = PyDict::new(py);
-        d.set_item("path", self.inner.path())?;
+        d.set_item("path", self.index().path())?;
         d.set_item("num_documents", meta.num_documents)?;
         d.set_item("num_embeddings", meta.num_embeddings)?;
         d.set_item("num_centroids", meta.num_centroids)?;
@@ -328,7 +437,7 @@ impl PyIndex {
     /// Raises ``ValueError`` when ``doc`` is not in ``0 .. len(index)``.
     fn doc_id(&self, doc: i64) -> PyResult<String> {
         self.checked_doc(doc)
-            .map(|d| self.inner.doc_id(d).to_string())
+            .map(|d| self.index().doc_id(d).to_string())
     }
 
     /// The ordinals of external ids, as an int64 array in the order given.
@@ -339,11 +448,20 @@ impl PyIndex {
         py: Python<'py>,
         ids: Vec<String>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        let map = self.ordinals.get_or_init(|| {
-            (0..self.inner.num_documents() as u32)
-                .map(|d| (self.inner.doc_id(d).to_string(), d))
-                .collect()
-        });
+        let map = {
+            let mut cached = self.ordinals.lock().unwrap_or_else(|e| e.into_inner());
+            cached
+                .get_or_insert_with(|| {
+                    let index = self.index();
+                    Arc::new(
+                        (0..index.num_documents() as u32)
+                            .filter(|&d| !index.is_deleted(d))
+                            .map(|d| (index.doc_id(d).to_string(), d))
+                            .collect(),
+                    )
+                })
+                .clone()
+        };
         let ordinals = ids
             .iter()
             .map(|id| {
@@ -366,7 +484,8 @@ impl PyIndex {
         doc: i64,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let doc = self.checked_doc(doc)?;
-        let index = &self.inner;
+        let index = self.index();
+        let index = &*index;
         let data = detached(py, || {
             if index.has_embeddings() {
                 index
@@ -399,9 +518,10 @@ impl PyIndex {
         k: i64,
     ) -> PyResult<Vec<f64>> {
         let params = SearchParams::for_k(positive("k", k)?);
-        let queries = Queries::extract(queries, self.inner.dim())?;
+        let queries = Queries::extract(queries, self.index().dim())?;
         let slices = queries.slices();
-        let index = &self.inner;
+        let index = self.index();
+        let index = &*index;
         detached(py, || {
             slices
                 .iter()
@@ -418,9 +538,9 @@ impl PyIndex {
     fn __repr__(&self) -> String {
         format!(
             "tartan.Index({:?}, {} documents, dim {})",
-            self.inner.path().display().to_string(),
-            self.inner.num_documents(),
-            self.inner.dim()
+            self.index().path().display().to_string(),
+            self.index().num_documents(),
+            self.index().dim()
         )
     }
 }
@@ -429,11 +549,11 @@ impl PyIndex {
     fn checked_doc(&self, doc: i64) -> PyResult<u32> {
         u32::try_from(doc)
             .ok()
-            .filter(|&d| (d as usize) < self.inner.num_documents())
+            .filter(|&d| (d as usize) < self.index().num_documents())
             .ok_or_else(|| {
                 PyValueError::new_err(format!(
                     "document {doc} out of range ({} documents)",
-                    self.inner.num_documents()
+                    self.index().num_documents()
                 ))
             })
     }

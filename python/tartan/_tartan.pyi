@@ -81,6 +81,18 @@ class Index:
     ) -> SearchResults:
         """The top ``k`` documents of each query by MaxSim (PLAID, or exact)."""
     def __len__(self) -> int: ...
+    def add(
+        self, ids: Sequence[str], documents_embeddings: _Documents, *, upsert: bool = False
+    ) -> Dict[str, Any]:
+        """Adds documents in one commit (``upsert``: replace existing ids)."""
+    def delete(self, ids: Sequence[str]) -> Dict[str, Any]:
+        """Deletes documents in one commit; unknown ids are listed, not an error."""
+    def optimize(self) -> Dict[str, Any]:
+        """Merges every segment into one, dropping deleted documents."""
+    def reload(self) -> None:
+        """Reopens the index at its current generation."""
+    @property
+    def generation(self) -> int: ...
     @property
     def dim(self) -> int: ...
     @property

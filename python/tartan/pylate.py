@@ -8,11 +8,11 @@ torch tensors are accepted by duck typing. When pylate is already imported, the 
 is registered as a virtual subclass of ``pylate.indexes.base.Base``, so
 ``isinstance`` checks pass too.
 
-tartan's engine builds an index once, from all documents. Adding documents to an
-existing index, removing and updating them, and ``subset`` filters need the engine's
-living index (segments, deletes, filters); until it lands those raise
-``NotImplementedError`` with that reason, and the way round (``override=True`` and one
-``add_documents`` call with every document).
+The first ``add_documents`` builds the index (training its centroids and codec);
+later calls add segments quantised with that codec, ``remove_documents`` deletes and
+``update_documents`` replaces documents, each in one commit. ``subset`` filters need
+tartan's metadata filters, which the engine does not have yet: they raise
+``NotImplementedError`` with that reason.
 """
 
 from __future__ import annotations
@@ -44,10 +44,9 @@ _PLAID_ONLY = (
     "low_memory",
 )
 
-_NEEDS_LIVING_INDEX = (
-    "needs tartan's living index (incremental add, delete and filters), which this "
-    "version of the engine does not have yet; rebuild instead: Tartan(..., "
-    "override=True) and one add_documents call with every document"
+_NEEDS_FILTERS = (
+    "needs tartan's metadata filters, which this version of the engine does not have "
+    "yet; search without subset and filter the results instead"
 )
 
 
@@ -138,7 +137,9 @@ class Tartan:
             shutil.rmtree(self.index_path)
         os.makedirs(index_folder, exist_ok=True)
         self.index: Optional[Index] = None
-        if os.path.exists(os.path.join(self.index_path, "meta.json")):
+        if os.path.exists(os.path.join(self.index_path, "CURRENT")) or os.path.exists(
+            os.path.join(self.index_path, "meta.json")
+        ):
             self.index = Index.open(self.index_path)
         _register_with_pylate()
 
@@ -153,19 +154,19 @@ class Tartan:
         documents_embeddings: Sequence[Any],
         **kwargs: Any,
     ) -> "Tartan":
-        """Builds the index from these documents (ids and ``[tokens, dim]`` embeddings).
-
-        Raises ``NotImplementedError`` when the index already holds documents:
-        incremental add needs tartan's living index (see the module docstring).
+        """Adds these documents (ids and ``[tokens, dim]`` embeddings): the first call
+        builds the index, later ones add to it in one commit (an id already indexed
+        raises ``ValueError``; use ``update_documents`` to replace it).
         """
-        if self.index is not None:
-            raise NotImplementedError(f"adding documents to an existing tartan index {_NEEDS_LIVING_INDEX}")
         if isinstance(documents_ids, str):
             documents_ids = [documents_ids]
         ids = [str(i) for i in documents_ids]
         embeddings = [_as_float32(e) for e in documents_embeddings]
         if len(ids) != len(embeddings):
             raise ValueError(f"{len(ids)} ids for {len(embeddings)} documents")
+        if self.index is not None:
+            self.index.add(ids, embeddings)
+            return self
         # An empty directory (left by a PyLate index of the same name, say) is replaced;
         # anything else at the path is refused by the build.
         if os.path.isdir(self.index_path) and not os.listdir(self.index_path):
@@ -183,12 +184,20 @@ class Tartan:
         return self
 
     def remove_documents(self, documents_ids: Sequence[str]) -> "Tartan":
-        """Not yet: removing documents needs tartan's living index."""
-        raise NotImplementedError(f"removing documents {_NEEDS_LIVING_INDEX}")
+        """Deletes these documents in one commit (ids the index does not hold are
+        ignored, as PyLate's PLAID index does)."""
+        if self.index is not None:
+            self.index.delete([str(i) for i in documents_ids])
+        return self
 
     def update_documents(self, documents_ids: Sequence[str], documents_embeddings: Sequence[Any]) -> "Tartan":
-        """Not yet: updating documents needs tartan's living index."""
-        raise NotImplementedError(f"updating documents {_NEEDS_LIVING_INDEX}")
+        """Replaces (or adds) these documents in one commit."""
+        ids = [str(i) for i in documents_ids]
+        embeddings = [_as_float32(e) for e in documents_embeddings]
+        if self.index is None:
+            return self.add_documents(ids, embeddings)
+        self.index.add(ids, embeddings, upsert=True)
+        return self
 
     def __call__(
         self,
@@ -207,7 +216,7 @@ class Tartan:
         if self.index is None:
             raise ValueError("The index is empty. Please add documents before querying.")
         if subset is not None:
-            raise NotImplementedError(f"subset filtering {_NEEDS_LIVING_INDEX}")
+            raise NotImplementedError(f"subset filtering {_NEEDS_FILTERS}")
         results = self.index.search(
             _queries(queries_embeddings),
             k=k,

@@ -87,3 +87,17 @@ def maxsim(query: np.ndarray, doc: np.ndarray) -> float:
         return 0.0
     return float((query.astype(np.float64) @ doc.astype(np.float64).T).max(axis=1).sum())
 
+
+
+def index_file(path: pathlib.Path, name: str) -> pathlib.Path:
+    """Where file ``name`` of the current generation of the index at ``path`` lives:
+    its codec directory or its first segment's (``"manifest"``: the manifest)."""
+    import json
+
+    manifest_name = (path / "CURRENT").read_text().strip()
+    if name == "manifest":
+        return path / manifest_name
+    m = json.loads((path / manifest_name).read_text())
+    if name in m["codec_files"]:
+        return path / m["codec_dir"] / name
+    return path / m["segments"][0]["name"] / name

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tartan
+from conftest import index_file
 
 
 def cli_search(tartan_bin, index, queries_npy, *args):
@@ -60,7 +61,7 @@ def test_build_matches_tartan_index(small, tartan_bin, tmp_path):
     cli_built = tartan.Index.open(out)
     assert cli_built.stats()["num_embeddings"] == small.index.stats()["num_embeddings"]
     for name in ["centroids.npy", "codes.npy", "postings.bin", "doc_ids.bin", "codec_codebooks.npy"]:
-        assert (out / name).read_bytes() == (small.path / name).read_bytes(), name
+        assert index_file(out, name).read_bytes() == index_file(small.path, name).read_bytes(), name
     a = small.index.search(small.queries, k=10)
     b = cli_built.search(small.queries, k=10)
     assert a.ids == b.ids

@@ -11,7 +11,7 @@ import pytest
 
 import tartan
 
-from conftest import DIM, synthetic
+from conftest import DIM, index_file, synthetic
 
 
 def test_exception_hierarchy():
@@ -34,14 +34,14 @@ def copy(small, tmp_path):
 
 
 def test_open_missing_directory(tmp_path):
-    with pytest.raises(FileNotFoundError, match="meta.json: missing index file"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         tartan.Index.open(tmp_path / "nothing-here")
     with pytest.raises(FileNotFoundError):
         tartan.Index.open(tmp_path)  # exists, but holds no index
 
 
 def test_open_truncated_file(copy):
-    codes = copy / "codes.npy"
+    codes = index_file(copy, "codes.npy")
     codes.write_bytes(codes.read_bytes()[:-7])
     with pytest.raises(tartan.CorruptIndexError, match="codes.npy") as e:
         tartan.Index.open(copy)
@@ -49,19 +49,20 @@ def test_open_truncated_file(copy):
 
 
 def test_open_missing_index_file(copy):
-    (copy / "postings.bin").unlink()
+    index_file(copy, "postings.bin").unlink()
     with pytest.raises(tartan.CorruptIndexError, match="postings.bin: missing index file"):
         tartan.Index.open(copy)
 
 
 def test_open_unsupported_version_and_garbage_meta(copy):
-    meta = json.loads((copy / "meta.json").read_text())
+    manifest = index_file(copy, "manifest")
+    meta = json.loads(manifest.read_text())
     meta["format_version"] = 999
-    (copy / "meta.json").write_text(json.dumps(meta))
+    manifest.write_text(json.dumps(meta))
     with pytest.raises(tartan.CorruptIndexError, match="format version 999"):
         tartan.Index.open(copy)
-    (copy / "meta.json").write_text("not json")
-    with pytest.raises(tartan.CorruptIndexError, match="not a tartan meta.json"):
+    manifest.write_text("not json")
+    with pytest.raises(tartan.CorruptIndexError, match="not a tartan manifest"):
         tartan.Index.open(copy)
 
 

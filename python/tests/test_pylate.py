@@ -56,15 +56,25 @@ def test_get_documents_embeddings(small, built):
         built.get_documents_embeddings([["missing"]])
 
 
-def test_what_needs_the_living_index_says_so(small, built):
-    for call in (
-        lambda: built.add_documents(["x"], [small.docs[0]]),
-        lambda: built.remove_documents(["doc-1"]),
-        lambda: built.update_documents(["doc-1"], [small.docs[0]]),
-        lambda: built(small.queries, k=3, subset=["doc-1"]),
-    ):
-        with pytest.raises(NotImplementedError, match="living index"):
-            call()
+def test_add_remove_update_on_an_existing_index(small, tmp_path):
+    index = Tartan(index_folder=str(tmp_path / "live"), index_name="colbert", show_progress=False)
+    index.add_documents(small.ids[:-5], small.docs[:-5])
+    index.add_documents(small.ids[-5:], small.docs[-5:])
+    assert len(index.index) == len(small.ids)
+    target = small.ids[-1]
+    index.remove_documents([target, "not-there"])
+    assert len(index.index) == len(small.ids) - 1
+    hits = index(small.queries, k=len(small.ids))
+    assert all(h["id"] != target for q in hits for h in q)
+    index.update_documents([small.ids[0]], [small.docs[1]])
+    assert len(index.index) == len(small.ids) - 1
+    with pytest.raises(ValueError, match=small.ids[0]):
+        index.add_documents([small.ids[0]], [small.docs[0]])
+
+
+def test_subset_filters_say_what_they_need(small, built):
+    with pytest.raises(NotImplementedError, match="metadata filters"):
+        built(small.queries, k=3, subset=["doc-1"])
 
 
 def test_empty_index_and_settings(tmp_path):
