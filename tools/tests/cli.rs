@@ -3,6 +3,7 @@
 mod cli {
     pub mod common;
     mod embeddings;
+    mod input_errors;
     mod real_data;
     mod server;
     mod server_limits;
