@@ -51,16 +51,22 @@ fn runtime_errors_are_one_line_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: cannot open index"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: index directory") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("backtrace"), "{stderr}");
 
-    // --verbose shows the error chain across lines.
+    // --verbose shows the error chain across lines (a file where the index
+    // directory should be: cannot open index -> meta.json -> Not a directory).
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
     let out = tartan()
         .args([
             "--verbose",
             "search",
             "--index",
-            missing.to_str().unwrap(),
+            file.to_str().unwrap(),
             "q",
         ])
         .output()
