@@ -150,3 +150,18 @@ pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_os_error_is_shown_once() {
+        let e = DatasetsError::io(
+            "qrels/test.tsv",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(e.to_string(), "qrels/test.tsv");
+        assert_eq!(with_causes(&e), "qrels/test.tsv: permission denied");
+    }
+}

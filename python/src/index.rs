@@ -52,7 +52,10 @@ impl PyIndex {
 
     /// The current snapshot.
     fn index(&self) -> Arc<Index> {
-        self.index().read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.index()
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Commits `change` through the index's writer (GIL released) and swaps in the

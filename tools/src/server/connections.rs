@@ -282,8 +282,11 @@ pub async fn serve(
             Err(e) => {
                 // Out of file descriptors (or another transient failure): make room,
                 // and let the pending connections wait in the backlog meanwhile.
-                if is_out_of_descriptors(&e) {
-                    registry.evict_idlest();
+                if is_out_of_descriptors(&e) && registry.evict_idlest() {
+                    state
+                        .stats
+                        .connections_evicted
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;

@@ -57,13 +57,16 @@ fn runtime_errors_are_one_line_and_exit_1() {
     );
     assert!(!stderr.contains("backtrace"), "{stderr}");
 
-    // --verbose shows the error chain across lines.
+    // --verbose shows the error chain across lines (a file where the index
+    // directory should be: cannot open index -> meta.json -> Not a directory).
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
     let out = tartan()
         .args([
             "--verbose",
             "search",
             "--index",
-            missing.to_str().unwrap(),
+            file.to_str().unwrap(),
             "q",
         ])
         .output()

@@ -1,0 +1,164 @@
+//! Clear one-line errors for bad input: a missing index directory, an OS error
+//! (printed once), a blank line in an ids file, `--ndocs 0` (refused by `search` and
+//! the server alike) and embeddings that are not unit-norm.
+
+use serde_json::json;
+
+use super::common::{run_err, synthetic_index, tartan, write_npy, write_queries, Synthetic};
+use super::server::{post, start_with};
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_missing_index_directory_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("nowhere");
+    let q = dir.path().join("Q.npy");
+    write_queries(&q, &[vec![vec![0.25f32; 16]]]);
+    let search = [
+        "search",
+        "--index",
+        nowhere.to_str().unwrap(),
+        "--query-embeddings",
+        q.to_str().unwrap(),
+    ];
+    let serve = ["serve", "--index", nowhere.to_str().unwrap()];
+    for args in [&search[..], &serve[..]] {
+        let err = stderr_of(&run_err(args));
+        assert!(
+            err.contains(&format!(
+                "index directory {} does not exist",
+                nowhere.display()
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("meta.json"), "{err}");
+    }
+}
+
+#[test]
+fn an_os_error_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the index directory should be: reading DIR/meta.json
+    // fails with ENOTDIR (a permission error cannot be provoked as root).
+    let file = dir.path().join("index");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let q = dir.path().join("Q.npy");
+    write_queries(&q, &[vec![vec![0.25f32; 16]]]);
+    let err = stderr_of(&run_err(&[
+        "search",
+        "--index",
+        file.to_str().unwrap(),
+        "--query-embeddings",
+        q.to_str().unwrap(),
+    ]));
+    assert_eq!(err.matches("(os error").count(), 1, "{err}");
+    assert!(
+        err.contains("meta.json: Not a directory (os error"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_blank_line_in_the_ids_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Synthetic::new(5, 16, 3);
+    let (e, l, ids) = data.write(dir.path());
+    std::fs::write(&ids, "doc-0\ndoc-1\n\ndoc-2\ndoc-3\ndoc-4\n").unwrap();
+    let out = dir.path().join("index");
+    let err = stderr_of(&run_err(&[
+        "index",
+        "--embeddings",
+        e.to_str().unwrap(),
+        "--doclens",
+        l.to_str().unwrap(),
+        "--ids",
+        ids.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    assert!(err.contains("empty id at line 3"), "{err}");
+    assert!(!err.contains("ids for"), "{err}");
+}
+
+#[test]
+fn ndocs_zero_is_refused_by_search_and_the_server_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Synthetic::new(30, 16, 4);
+    let index = synthetic_index(dir.path(), &data);
+    let q = dir.path().join("Q.npy");
+    write_queries(&q, &[data.query(3, 4, 1)]);
+    let err = stderr_of(&run_err(&[
+        "search",
+        "--index",
+        index.to_str().unwrap(),
+        "--query-embeddings",
+        q.to_str().unwrap(),
+        "--ndocs",
+        "0",
+    ]));
+    let message = "ndocs must be at least 1";
+    assert!(err.contains(message), "{err}");
+
+    let server = start_with(tartan(), &index, &[]);
+    let (status, reply) = post(
+        server.addr,
+        &json!({"embeddings": [data.query(3, 4, 1)], "ndocs": 0}),
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"].as_str().unwrap().contains(message),
+        "{reply}"
+    );
+}
+
+#[test]
+fn embeddings_that_are_not_unit_norm_are_refused_naming_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Synthetic::new(6, 16, 5);
+    let (e, l, ids) = data.write(dir.path());
+    let out = dir.path().join("index");
+    let index_args = [
+        "index",
+        "--embeddings",
+        e.to_str().unwrap(),
+        "--doclens",
+        l.to_str().unwrap(),
+        "--ids",
+        ids.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    let rows = data.embeddings.len() / 16;
+    // Every embedding scaled by 10: the first row is named.
+    write_npy(&e, "<f4", &[rows, 16], |b| {
+        data.embeddings
+            .iter()
+            .for_each(|x| b.extend_from_slice(&(x * 10.0).to_le_bytes()))
+    });
+    let err = stderr_of(&run_err(&index_args));
+    assert!(
+        err.contains("embedding row 0 (document \"doc-0\", token 0)") && err.contains("not 1"),
+        "{err}"
+    );
+    // One all-zero row: the second token of the second document.
+    let zero = data.doclens[0] as usize + 1;
+    write_npy(&e, "<f4", &[rows, 16], |b| {
+        for (i, x) in data.embeddings.iter().enumerate() {
+            let x = if i / 16 == zero { 0.0 } else { *x };
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+    });
+    let err = stderr_of(&run_err(&index_args));
+    assert!(
+        err.contains(&format!(
+            "embedding row {zero} (document \"doc-1\", token 1) has L2 norm 0"
+        )),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
