@@ -61,7 +61,7 @@ impl Index {
     /// exist, [`EngineError::MissingFile`], [`EngineError::UnsupportedVersion`],
     /// [`EngineError::Corrupt`] for a truncated, damaged, foreign or inconsistent file.
     pub fn open(dir: &Path) -> Result<Index> {
-        if !dir.is_dir() {
+        if !dir.exists() {
             return Err(EngineError::NoIndex {
                 path: dir.to_path_buf(),
             });

@@ -41,7 +41,7 @@ fn a_missing_index_directory_is_named_as_such() {
 #[test]
 fn an_os_error_is_printed_once() {
     let dir = tempfile::tempdir().unwrap();
-    // A regular file where the index directory should be: reading DIR/meta.json
+    // A regular file where the index directory should be: reading DIR/CURRENT
     // fails with ENOTDIR (a permission error cannot be provoked as root).
     let file = dir.path().join("index");
     std::fs::write(&file, b"not a directory").unwrap();
@@ -56,7 +56,7 @@ fn an_os_error_is_printed_once() {
     ]));
     assert_eq!(err.matches("(os error").count(), 1, "{err}");
     assert!(
-        err.contains("meta.json: Not a directory (os error"),
+        err.contains("CURRENT: Not a directory (os error"),
         "{err}"
     );
 }

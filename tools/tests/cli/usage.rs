@@ -58,7 +58,7 @@ fn runtime_errors_are_one_line_and_exit_1() {
     assert!(!stderr.contains("backtrace"), "{stderr}");
 
     // --verbose shows the error chain across lines (a file where the index
-    // directory should be: cannot open index -> meta.json -> Not a directory).
+    // directory should be: cannot open index -> CURRENT -> Not a directory).
     let file = dir.path().join("file");
     std::fs::write(&file, b"x").unwrap();
     let out = tartan()
