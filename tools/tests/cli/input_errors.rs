@@ -55,10 +55,7 @@ fn an_os_error_is_printed_once() {
         q.to_str().unwrap(),
     ]));
     assert_eq!(err.matches("(os error").count(), 1, "{err}");
-    assert!(
-        err.contains("CURRENT: Not a directory (os error"),
-        "{err}"
-    );
+    assert!(err.contains("CURRENT: Not a directory (os error"), "{err}");
 }
 
 #[test]
