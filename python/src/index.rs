@@ -52,10 +52,7 @@ impl PyIndex {
 
     /// The current snapshot.
     fn index(&self) -> Arc<Index> {
-        self.index()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Commits `change` through the index's writer (GIL released) and swaps in the
@@ -73,7 +70,7 @@ impl PyIndex {
             let fresh = Index::open(&path).map_err(errors::engine)?;
             Ok((out, fresh))
         })?;
-        *self.index().write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         *self.ordinals.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(out)
     }
@@ -408,7 +405,8 @@ impl PyIndex {
     /// embeddings), ``bytes_per_embedding``, ``has_embeddings``, ``format_version``
     /// and ``encoder`` (the model settings recorded at build time, or None).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let meta = self.index().meta();
+        let index = self.index();
+        let meta = index.meta();
         let (codec, nbits) = match meta.codec {
             CodecKind::Product { nbits } => ("product", nbits),
             CodecKind::Scalar { nbits } => ("scalar", nbits),
