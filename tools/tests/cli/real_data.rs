@@ -342,7 +342,7 @@ fn plaid_keeps_the_codec_ceiling_on_real_scifact_tokens() {
     let data = tmp.path().join("scifact-sub");
     scifact_subset(&shared, &data, 100, 400);
     // At both default settings, k = 100 and k = 10 (the second run reuses the index).
-    for (k, ndocs) in [(100, 1024), (10, 512)] {
+    for (k, ndocs) in [(100, 3072), (10, 512)] {
         let output = tmp.path().join(format!("out-k{k}"));
         let (stdout, _) = run_ok(&[
             "eval",
