@@ -1,7 +1,7 @@
 """PyTorch (transformers) side of the encoder throughput comparison.
 
     python3 torch_throughput.py WORKLOAD.json [--threads N] [--reps N]
-    python3 torch_throughput.py --random [--threads N] [--reps N]
+    python3 torch_throughput.py --random [--threads N] [--reps N] [--device cuda] [--dtype bf16]
 
 WORKLOAD.json is written by tartan's `throughput` example (`--workload`): per model, the
 token ids, attention masks and keep masks tartan encoded, and the model (a checkpoint
@@ -12,6 +12,8 @@ projection, L2 normalisation, and each text's kept rows copied out as a numpy ar
 `--random` needs no workload: random MiniLM- and BERT-base-shaped models on random ids
 (documents 32 x 180, queries 32 x 32 with 12 attended), as on the GPU machine's check; there,
 without transformers, torch.nn's post-LN TransformerEncoder stands in for BertModel.
+`--device cuda` runs on the GPU (the timed part ends with a synchronisation, as the outputs
+are copied to the host), `--dtype bf16` in bf16 (outputs widened to f32 before the copy).
 Prints one JSON line.
 """
 import argparse
@@ -26,7 +28,11 @@ parser.add_argument("workload", nargs="?")
 parser.add_argument("--random", action="store_true")
 parser.add_argument("--threads", type=int, default=None)
 parser.add_argument("--reps", type=int, default=1)
+parser.add_argument("--device", default="cpu")
+parser.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
 args = parser.parse_args()
+DEVICE = torch.device(args.device)
+DTYPE = torch.bfloat16 if args.dtype == "bf16" else torch.float32
 if args.threads:
     torch.set_num_threads(args.threads)
 torch.manual_seed(0)
@@ -42,6 +48,7 @@ except ImportError:  # random models only: BERT's layer from torch.nn
 
 
 def hf_forward(model):
+    model = model.to(DEVICE, DTYPE)
     IMPL_DETAIL.add(f"{model.config._attn_implementation} attention")
     return lambda ids, mask: model(input_ids=ids, attention_mask=mask,
                                    token_type_ids=torch.zeros_like(ids)).last_hidden_state
@@ -56,8 +63,17 @@ def torch_nn_forward(d):
     layer = torch.nn.TransformerEncoderLayer(hidden, d["num_heads"], d["intermediate_size"],
                                              dropout=0.0, activation="gelu", batch_first=True)
     enc = torch.nn.TransformerEncoder(layer, d["num_layers"], enable_nested_tensor=False).eval()
-    return lambda ids, mask: enc(ln(emb(ids) + pos(torch.arange(ids.shape[1]))[None]),
+    emb, pos, ln, enc = (m.to(DEVICE, DTYPE) for m in (emb, pos, ln, enc))
+    return lambda ids, mask: enc(ln(emb(ids) + pos(torch.arange(ids.shape[1], device=DEVICE))[None]),
                                  src_key_padding_mask=mask == 0)
+
+
+def placed(forward_and_weight):
+    """The model moved to DEVICE and DTYPE; inputs moved along."""
+    forward, weight = forward_and_weight
+    if weight is not None:
+        weight = weight.to(DEVICE, DTYPE)
+    return forward, weight
 
 
 def load(description):
@@ -98,7 +114,7 @@ def batches(inputs, batch_size):
             ids[r, :n] = torch.tensor(inputs["ids"][i])
             mask[r, :n] = torch.tensor(inputs["attention_mask"][i])
             keep[r, :n] = torch.tensor(inputs["keep"][i])
-        out.append((ids, mask, keep))
+        out.append((ids.to(DEVICE), mask.to(DEVICE), keep.to(DEVICE)))
     return out
 
 
@@ -108,7 +124,8 @@ def encode(forward, weight, prepared):
         h = forward(ids, mask)
         if weight is not None:
             h = h @ weight.T
-        h = torch.nn.functional.normalize(h, dim=-1)
+        h = torch.nn.functional.normalize(h.float(), dim=-1).cpu()
+        keep = keep.cpu()
         result.extend(h[r][keep[r]].numpy() for r in range(h.shape[0]))
     return result
 
@@ -153,7 +170,7 @@ else:
 
 reports = []
 for w in workload["models"]:
-    forward, weight = load(w["description"])
+    forward, weight = placed(load(w["description"]))
     docs = batches(w["documents"], w["batch_size"])
     queries = batches(w["queries"], w["batch_size"])
     tokens = sum(len(x) for x in w["documents"]["ids"])
@@ -164,5 +181,6 @@ for w in workload["models"]:
                     "document_tokens": tokens, "queries": len(w["queries"]["ids"]),
                     "tokens_per_s": round(tokens / doc_s),
                     "queries_per_s": round(len(w["queries"]["ids"]) / query_s)})
-print(json.dumps({"impl": IMPL + "".join(f", {x}" for x in sorted(IMPL_DETAIL)),
+print(json.dumps({"impl": IMPL + "".join(f", {x}" for x in sorted(IMPL_DETAIL))
+                  + f", {args.device}, {args.dtype}",
                   "threads": torch.get_num_threads(), "reps": args.reps, "models": reports}))

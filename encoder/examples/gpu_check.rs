@@ -8,19 +8,24 @@
 //! ```
 //!
 //! Prints one JSON object: per model, the max |CPU - device| over every document and query
-//! vector, and documents' tokens/s (batch 32 x 180 tokens) and queries/s on both.
+//! vector, and documents' tokens/s (batch 32 x 180 tokens) and queries/s on both. The CPU side
+//! is always f32; `--precision bf16` runs the device side in bf16 (candle's BERT in bf16 on a
+//! GPU, the AVX-512 BF16 kernels on a CPU), so the max difference is then bf16's error.
 
 use std::time::Instant;
 
 use serde_json::json;
-use tartan_encoder::synthetic::{random_encoder, synthetic_texts, SyntheticConfig};
-use tartan_encoder::{Device, Embeddings, Encoder};
+use tartan_encoder::synthetic::{
+    random_encoder, random_encoder_with, synthetic_texts, SyntheticConfig,
+};
+use tartan_encoder::{Device, Embeddings, Encoder, LoadOptions, Precision};
 
 const BATCH: usize = 32;
 const SEED: u64 = 42;
 
 struct Args {
     device: Device,
+    precision: Precision,
     doc_batches: usize,
     queries: usize,
     models: Vec<SyntheticConfig>,
@@ -29,6 +34,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         device: Device::Cuda(0),
+        precision: Precision::F32,
         doc_batches: 4,
         queries: 256,
         models: vec![SyntheticConfig::minilm(), SyntheticConfig::bert_base()],
@@ -38,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--device" => args.device = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--precision" => args.precision = value()?.parse().map_err(|e| format!("{e}"))?,
             "--doc-batches" => args.doc_batches = value()?.parse().map_err(|e| format!("{e}"))?,
             "--queries" => args.queries = value()?.parse().map_err(|e| format!("{e}"))?,
             "--models" => {
@@ -52,7 +59,8 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: gpu_check [--device cuda|cuda:N|cpu] [--doc-batches N] \
+                    "usage: gpu_check [--device cuda|cuda:N|cpu] [--precision f32|bf16|int8] \
+                            [--doc-batches N] \
                             [--queries N] [--models minilm,bert-base]"
                         .into(),
                 )
@@ -125,9 +133,16 @@ fn main() {
             let docs: Vec<&str> = doc_texts.iter().map(String::as_str).collect();
             let queries: Vec<&str> = query_texts.iter().map(String::as_str).collect();
             let cpu = run(&random_encoder(cfg, SEED, Device::Cpu)?, &docs, &queries)?;
-            let dev = run(&random_encoder(cfg, SEED, args.device)?, &docs, &queries)?;
+            let options = LoadOptions {
+                device: args.device,
+                precision: args.precision,
+                ..LoadOptions::default()
+            };
+            let dev_encoder = random_encoder_with(cfg, SEED, &options)?;
+            let dev = run(&dev_encoder, &docs, &queries)?;
             Ok(json!({
                 "model": cfg.name,
+                "device_precision": dev_encoder.precision().name(),
                 "layers": cfg.num_layers, "hidden_size": cfg.hidden_size, "dim": cfg.dim,
                 "documents": docs.len(), "tokens_per_document": 180, "batch_size": BATCH,
                 "queries": queries.len(),
@@ -145,6 +160,7 @@ fn main() {
     }
     let out = json!({
         "device": args.device.to_string(),
+        "precision_asked": args.precision.name(),
         "dtype": "f32",
         "cpu_threads": threads,
         "cuda_feature": cfg!(feature = "cuda"),

@@ -100,6 +100,11 @@ impl Bert {
         })
     }
 
+    /// Whether the weights are bf16.
+    pub(crate) fn is_bf16(&self) -> bool {
+        self.word.embeddings().dtype() == DType::BF16
+    }
+
     /// `last_hidden_state` `[batch, len, hidden]` of `ids` `[batch, len]` (u32) with
     /// `attention_mask` `[batch, len]` (u32, 1 attended) and token type 0 everywhere.
     pub(crate) fn forward(
@@ -125,9 +130,11 @@ impl Bert {
             .reshape((b * t, h))?;
         let mut xs = self.embedding_norm.forward(&xs)?;
         // Additive mask [b, 1, 1, t]: 0 where attended, f32::MIN elsewhere (transformers').
+        // In the weights' dtype (bf16 on a GPU when asked), which keeps f32's range.
         let mask = attention_mask
             .to_dtype(DType::F32)?
             .affine(-(f32::MIN as f64), f32::MIN as f64)?
+            .to_dtype(xs.dtype())?
             .reshape((b, 1, 1, t))?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         for layer in &self.layers {

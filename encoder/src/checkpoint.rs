@@ -153,7 +153,13 @@ impl Checkpoint {
                 dir: transformer_dir.clone(),
                 what,
             })?;
-        let vb = mmap_safetensors(&weights_path, device)?;
+        // On a GPU, bf16 weights run candle's BERT in bf16 (the CPU converts its own copy).
+        let dtype = if !device.is_cpu() && precision == Precision::Bf16 {
+            candle_core::DType::BF16
+        } else {
+            candle_core::DType::F32
+        };
+        let vb = mmap_safetensors(&weights_path, device, dtype)?;
         let unsupported = |what: &str| EncoderError::Unsupported {
             dir: transformer_dir.clone(),
             what: what.into(),

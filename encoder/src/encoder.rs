@@ -93,14 +93,8 @@ impl Encoder {
         };
         let candle_device = options.device.to_candle()?;
         let pool = own_pool(options.threads)?;
-        let load = || {
-            Checkpoint::load(
-                &dir,
-                &options.overrides,
-                &candle_device,
-                options.precision.effective(),
-            )
-        };
+        let precision = device_precision(options.device, options.precision);
+        let load = || Checkpoint::load(&dir, &options.overrides, &candle_device, precision);
         let checkpoint = match &pool {
             Some(p) => p.install(load)?,
             None => load()?,
@@ -119,6 +113,7 @@ impl Encoder {
     pub fn precision(&self) -> Precision {
         match &self.checkpoint.backbone {
             crate::backbone::Backbone::CpuBert(m) => m.precision(),
+            crate::backbone::Backbone::Bert(m) if m.is_bf16() => Precision::Bf16,
             _ => Precision::F32,
         }
     }
@@ -320,7 +315,12 @@ impl Encoder {
         let dev = &self.candle_device;
         let ids = Tensor::from_vec(ids, (b, max_len), dev).context(|| "input ids".into())?;
         let mask = Tensor::from_vec(mask, (b, max_len), dev).context(|| "attention mask".into())?;
-        let hidden = self.checkpoint.backbone.forward(&ids, &mask)?;
+        let hidden = self
+            .checkpoint
+            .backbone
+            .forward(&ids, &mask)?
+            .to_dtype(candle_core::DType::F32)
+            .context(|| "hidden states to f32".into())?;
         let out = match output {
             Output::Hidden => hidden,
             Output::Kept => {
@@ -426,6 +426,16 @@ fn split_threads(batch: usize, threads: usize) -> ThreadSplit {
     ThreadSplit {
         sub_batch: batch.div_ceil(parts).max(1),
         inner: (threads / parts).max(1),
+    }
+}
+
+/// The precision `device` can run when `asked` is asked for: on the CPU, `asked` where the CPU
+/// has the instructions; on a GPU, bf16 (candle's bf16 BERT) or f32 (no int8 kernels there).
+pub(crate) fn device_precision(device: Device, asked: Precision) -> Precision {
+    match (device, asked) {
+        (Device::Cpu, p) => p.effective(),
+        (Device::Cuda(_), Precision::Bf16) => Precision::Bf16,
+        (Device::Cuda(_), _) => Precision::F32,
     }
 }
 

@@ -95,7 +95,7 @@ impl Dense {
             Some(a) if a.ends_with("Tanh") => Activation::Tanh,
             Some(a) => return Err(unsupported(format!("Dense activation {a}"))),
         };
-        let vb = mmap_safetensors(&weights, device)?;
+        let vb = mmap_safetensors(&weights, device, candle_core::DType::F32)?;
         let weight = vb
             .get((cfg.out_features, cfg.in_features), "linear.weight")
             .context(|| format!("reading linear.weight from {}", weights.display()))?;
@@ -200,11 +200,15 @@ fn missing(dir: &Path, path: &Path, why: &str) -> EncoderError {
     }
 }
 
-/// Memory-maps a safetensors file as f32 weights on `device`.
-pub(crate) fn mmap_safetensors(path: &Path, device: &Device) -> Result<VarBuilder<'static>> {
+/// Memory-maps a safetensors file as `dtype` weights on `device`.
+pub(crate) fn mmap_safetensors(
+    path: &Path,
+    device: &Device,
+    dtype: candle_core::DType,
+) -> Result<VarBuilder<'static>> {
     // SAFETY: the file is mapped read-only and candle copies every tensor it loads out of the
     // mapping; the usual mmap caveat (another process truncating the file while we read it)
     // is accepted, as in every candle and safetensors loader.
-    unsafe { VarBuilder::from_mmaped_safetensors(&[path], candle_core::DType::F32, device) }
+    unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }
         .context(|| format!("opening {}", path.display()))
 }

@@ -206,17 +206,18 @@ pub fn random_encoder_with(
         });
     }
     let candle_device = device.to_candle()?;
+    let precision = crate::encoder::device_precision(device, options.precision);
+    let dtype = if !device_is_cpu(device) && precision == crate::cpu::Precision::Bf16 {
+        DType::BF16
+    } else {
+        DType::F32
+    };
     let vb = VarBuilder::from_backend(
         Box::new(SeededBackend { seed }),
-        DType::F32,
+        dtype,
         candle_device.clone(),
     );
-    let backbone = Backbone::load_bert(
-        vb.clone(),
-        &config.bert_config_json(),
-        options.precision.effective(),
-        None,
-    )?;
+    let backbone = Backbone::load_bert(vb.clone(), &config.bert_config_json(), precision, None)?;
     let w = vb
         .get_with_hints(
             (config.dim, config.hidden_size),
@@ -226,6 +227,7 @@ pub fn random_encoder_with(
                 stdev: 0.02,
             },
         )
+        .and_then(|w| w.to_dtype(DType::F32))
         .context(|| "synthetic projection".into())?;
     let projection = vec![Dense::new(&w, None, Activation::Identity)?];
     let mut settings = ColbertSettings {
@@ -256,6 +258,10 @@ pub fn random_encoder_with(
         model: format!("synthetic:{}:seed{seed}", config.name),
         pool,
     })
+}
+
+fn device_is_cpu(device: Device) -> bool {
+    matches!(device, Device::Cpu)
 }
 
 /// `n` texts of `words` random words each from the synthetic vocabulary (one token a word).
