@@ -97,7 +97,7 @@ impl SegmentStore {
     }
 
     /// Opens a finished store: checks that it is a tartan metadata database of a
-    /// readable version and counts its documents.
+    /// readable version and reads its document count.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         // SQLite's "unable to open database file" does not say why; the OS does.
@@ -134,13 +134,19 @@ impl SegmentStore {
                 "format version {version}; this build reads version {FORMAT_VERSION}"
             )));
         }
-        let (count, first, last): (i64, Option<i64>, Option<i64>) = conn
+        // min and max are two b-tree descents; the count was recorded by the writer
+        // (counting a million rows would take tens of milliseconds).
+        let (count, first, last): (Option<i64>, Option<i64>, Option<i64>) = conn
             .query_row(
-                "SELECT count(*), min(ordinal), max(ordinal) FROM documents",
+                "SELECT (SELECT value FROM info WHERE key = 'documents'), \
+                 min(ordinal), max(ordinal) FROM documents",
                 [],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .map_err(sqlite(&path))?;
+        let count = count
+            .and_then(|c| u64::try_from(c).ok())
+            .ok_or_else(|| corrupt("no document count in the info table".to_owned()))?;
         let span = match (first, last) {
             (Some(first), Some(last)) => match (u32::try_from(first), u32::try_from(last)) {
                 (Ok(first), Ok(last)) => Some((first, last)),
@@ -148,6 +154,12 @@ impl SegmentStore {
             },
             _ => None,
         };
+        let possible = span.map_or(0, |(first, last)| u64::from(last - first) + 1);
+        if count > possible || (count == 0) != span.is_none() {
+            return Err(corrupt(format!(
+                "{count} documents recorded, ordinals span {span:?}"
+            )));
+        }
         let has_text: bool = conn
             .query_row(
                 "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
@@ -158,7 +170,7 @@ impl SegmentStore {
         Ok(SegmentStore {
             path,
             conn: Mutex::new(conn),
-            count: u64::try_from(count).unwrap_or(0),
+            count,
             span,
             has_text,
             cache: BitmapCache::new(options.cache_capacity),
