@@ -134,12 +134,13 @@ impl SegmentStore {
                 "format version {version}; this build reads version {FORMAT_VERSION}"
             )));
         }
-        // min and max are two b-tree descents; the count was recorded by the writer
-        // (counting a million rows would take tens of milliseconds).
+        // min and max are two b-tree descents (each in its own SELECT: SQLite skips the
+        // scan only for a lone min or max); the count was recorded by the writer
+        // (counting a million rows takes tens of milliseconds).
         let (count, first, last): (Option<i64>, Option<i64>, Option<i64>) = conn
             .query_row(
                 "SELECT (SELECT value FROM info WHERE key = 'documents'), \
-                 min(ordinal), max(ordinal) FROM documents",
+                 (SELECT min(ordinal) FROM documents), (SELECT max(ordinal) FROM documents)",
                 [],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
