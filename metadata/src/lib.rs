@@ -11,10 +11,11 @@
 //!   document in ordinal order, [`finish`](SegmentStoreWriter::finish).
 //! - Read: [`SegmentStore::open`] (read-only, immutable), then
 //!   [`metadata`](SegmentStore::metadata), [`text`](SegmentStore::text),
-//!   [`ids`](SegmentStore::ids).
+//!   [`ids`](SegmentStore::ids), [`for_each_document`](SegmentStore::for_each_document).
 //! - Filter: [`Filter::parse`] a MongoDB/Chroma-style JSON filter (the language is
 //!   described in [`mod@filter`]), [`SegmentStore::evaluate`] it to a roaring bitmap of
-//!   ordinals (compiled to parameterised SQL, cached in a bounded LRU).
+//!   ordinals (parameterised SQL per condition, combined as bitmaps, cached in a bounded
+//!   LRU).
 //! - Lexical search: [`SegmentStore::bm25`] over the stored text, and
 //!   [`reciprocal_rank_fusion`] to fuse its list with another ranking.
 //!
@@ -54,5 +55,5 @@ pub use fusion::{reciprocal_rank_fusion, DEFAULT_RRF_K};
 pub use roaring::RoaringBitmap;
 pub use rusqlite::types::Value as SqlValue;
 pub use schema::{FILE_NAME, FORMAT_VERSION};
-pub use store::{SegmentStore, StoreOptions};
+pub use store::{SegmentStore, StoreOptions, StoredDocument};
 pub use writer::SegmentStoreWriter;

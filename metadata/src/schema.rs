@@ -1,6 +1,8 @@
 //! The database schema of a segment's `metadata.sqlite`.
 //!
 //! ```sql
+//! -- facts about the segment: 'documents' (the row count, so opening need not count)
+//! CREATE TABLE info (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 //! -- one row per document of the segment
 //! CREATE TABLE documents (
 //!     ordinal INTEGER PRIMARY KEY,   -- the document's number in the segment (rowid)
@@ -38,6 +40,7 @@ pub const FILE_NAME: &str = "metadata.sqlite";
 
 /// The tables, created before the rows go in.
 pub(crate) const CREATE_TABLES: &str = "
+CREATE TABLE info (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE documents (
     ordinal INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,

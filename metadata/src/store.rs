@@ -1,7 +1,7 @@
 //! [`SegmentStore`]: the read-only view of a finished segment's `metadata.sqlite`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use roaring::RoaringBitmap;
 use rusqlite::types::Value as SqlValue;
@@ -29,6 +29,19 @@ impl Default for StoreOptions {
     }
 }
 
+/// One document as [`SegmentStore::for_each_document`] reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDocument {
+    /// Its number in the segment.
+    pub ordinal: u32,
+    /// Its external id.
+    pub id: String,
+    /// Its metadata (empty when it was stored without).
+    pub metadata: Map<String, Value>,
+    /// Its stored text.
+    pub text: Option<String>,
+}
+
 /// A segment's metadata and text, opened read-only.
 ///
 /// The database is opened through an `immutable=1` URI: SQLite takes no locks, writes
@@ -39,8 +52,12 @@ pub struct SegmentStore {
     path: PathBuf,
     conn: Mutex<Connection>,
     count: u64,
+    /// The first and last ordinal, when there are documents.
+    span: Option<(u32, u32)>,
     has_text: bool,
     cache: BitmapCache,
+    /// Every ordinal, computed on first use.
+    all: OnceLock<RoaringBitmap>,
 }
 
 impl std::fmt::Debug for SegmentStore {
@@ -80,7 +97,7 @@ impl SegmentStore {
     }
 
     /// Opens a finished store: checks that it is a tartan metadata database of a
-    /// readable version and counts its documents.
+    /// readable version and reads its document count.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         // SQLite's "unable to open database file" does not say why; the OS does.
@@ -117,9 +134,33 @@ impl SegmentStore {
                 "format version {version}; this build reads version {FORMAT_VERSION}"
             )));
         }
-        let count: i64 = conn
-            .query_row("SELECT count(*) FROM documents", [], |row| row.get(0))
+        // min and max are two b-tree descents (each in its own SELECT: SQLite skips the
+        // scan only for a lone min or max); the count was recorded by the writer
+        // (counting a million rows takes tens of milliseconds).
+        let (count, first, last): (Option<i64>, Option<i64>, Option<i64>) = conn
+            .query_row(
+                "SELECT (SELECT value FROM info WHERE key = 'documents'), \
+                 (SELECT min(ordinal) FROM documents), (SELECT max(ordinal) FROM documents)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
             .map_err(sqlite(&path))?;
+        let count = count
+            .and_then(|c| u64::try_from(c).ok())
+            .ok_or_else(|| corrupt("no document count in the info table".to_owned()))?;
+        let span = match (first, last) {
+            (Some(first), Some(last)) => match (u32::try_from(first), u32::try_from(last)) {
+                (Ok(first), Ok(last)) => Some((first, last)),
+                _ => return Err(corrupt(format!("ordinals {first}..={last} out of range"))),
+            },
+            _ => None,
+        };
+        let possible = span.map_or(0, |(first, last)| u64::from(last - first) + 1);
+        if count > possible || (count == 0) != span.is_none() {
+            return Err(corrupt(format!(
+                "{count} documents recorded, ordinals span {span:?}"
+            )));
+        }
         let has_text: bool = conn
             .query_row(
                 "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
@@ -130,9 +171,11 @@ impl SegmentStore {
         Ok(SegmentStore {
             path,
             conn: Mutex::new(conn),
-            count: u64::try_from(count).unwrap_or(0),
+            count,
+            span,
             has_text,
             cache: BitmapCache::new(options.cache_capacity),
+            all: OnceLock::new(),
         })
     }
 
@@ -237,7 +280,73 @@ impl SegmentStore {
             .collect()
     }
 
-    /// The SQL [`evaluate`](Self::evaluate) runs for a filter on this store.
+    /// Visits every document in ordinal order with its id, metadata and text, reading
+    /// both tables in one ordered pass each (for merging segments, or re-encoding stored
+    /// texts). An error from `visit` stops the walk and is returned.
+    pub fn for_each_document<E: From<MetadataError>>(
+        &self,
+        mut visit: impl FnMut(StoredDocument) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let conn = self.conn();
+        let mut documents = conn
+            .prepare("SELECT ordinal, id, text FROM documents ORDER BY ordinal")
+            .map_err(sqlite(&self.path))?;
+        // The primary key's order: no sort.
+        let mut values = conn
+            .prepare(
+                "SELECT ordinal, key, kind, value FROM metadata ORDER BY ordinal, key, position",
+            )
+            .map_err(sqlite(&self.path))?;
+        let mut documents = documents.query([]).map_err(sqlite(&self.path))?;
+        let mut values = values.query([]).map_err(sqlite(&self.path))?;
+        let read_value =
+            |row: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, (String, String, SqlValue))> {
+                Ok((row.get(0)?, (row.get(1)?, row.get(2)?, row.get(3)?)))
+            };
+        let mut pending = match values.next().map_err(sqlite(&self.path))? {
+            Some(row) => Some(read_value(row).map_err(sqlite(&self.path))?),
+            None => None,
+        };
+        while let Some(row) = documents.next().map_err(sqlite(&self.path))? {
+            let ordinal: i64 = row.get(0).map_err(sqlite(&self.path))?;
+            let id: String = row.get(1).map_err(sqlite(&self.path))?;
+            let text: Option<String> = row.get(2).map_err(sqlite(&self.path))?;
+            let mut rows = Vec::new();
+            while let Some((value_ordinal, value)) = pending.take() {
+                if value_ordinal != ordinal {
+                    pending = Some((value_ordinal, value));
+                    break;
+                }
+                rows.push(value);
+                pending = match values.next().map_err(sqlite(&self.path))? {
+                    Some(row) => Some(read_value(row).map_err(sqlite(&self.path))?),
+                    None => None,
+                };
+            }
+            let ordinal = self.ordinal(ordinal)?;
+            let metadata = value::to_json(rows)
+                .map_err(|reason| self.corrupt(format!("document {ordinal}: {reason}")))?;
+            visit(StoredDocument {
+                ordinal,
+                id,
+                metadata,
+                text,
+            })?;
+        }
+        if let Some((ordinal, _)) = pending {
+            return Err(self
+                .corrupt(format!(
+                    "metadata rows of ordinal {ordinal}, which is no document"
+                ))
+                .into());
+        }
+        Ok(())
+    }
+
+    /// The filter as one parameterised SQL statement on this store (`$and`, `$or`, `$not`
+    /// as `INTERSECT`, `UNION`, `EXCEPT`): what [`evaluate_in_sql`](Self::evaluate_in_sql)
+    /// runs, and what one can run in the sqlite3 shell to see a filter's documents.
+    /// [`evaluate`](Self::evaluate) runs the same SQL per condition.
     pub fn compile(&self, filter: &Filter) -> CompiledFilter {
         sql::compile(filter, self.has_text)
     }
@@ -254,13 +363,71 @@ impl SegmentStore {
         Ok(bitmap)
     }
 
-    /// [`evaluate`](Self::evaluate) without the cache: always runs the SQL.
+    /// [`evaluate`](Self::evaluate) without the cache. Each condition on a field (and
+    /// each `$text`) is one SQL query over the covering index; `$and`, `$or` and `$not`
+    /// combine their bitmaps with roaring's set operations, which take microseconds
+    /// where SQLite's `INTERSECT`/`EXCEPT` build temporary b-trees (docs/metadata.md has
+    /// the figures). The result equals [`evaluate_in_sql`](Self::evaluate_in_sql)'s.
     pub fn evaluate_uncached(&self, filter: &Filter) -> Result<RoaringBitmap> {
-        let CompiledFilter { sql, params } = self.compile(filter);
         let conn = self.conn();
-        let mut statement = conn.prepare_cached(&sql).map_err(sqlite(&self.path))?;
+        self.combine(&conn, filter)
+    }
+
+    /// The documents matching a filter, computed by SQLite alone: the single statement
+    /// of [`compile`](Self::compile). The same set as
+    /// [`evaluate_uncached`](Self::evaluate_uncached), slower for combined filters; it
+    /// is there to check the two against each other and to measure.
+    pub fn evaluate_in_sql(&self, filter: &Filter) -> Result<RoaringBitmap> {
+        let conn = self.conn();
+        self.run(&conn, &self.compile(filter))
+    }
+
+    fn combine(&self, conn: &Connection, filter: &Filter) -> Result<RoaringBitmap> {
+        use crate::filter::Condition;
+        let complement = |positive: Filter| -> Result<RoaringBitmap> {
+            Ok(self.all(conn)? - self.combine(conn, &positive)?)
+        };
+        match filter {
+            Filter::And(filters) => {
+                let Some((first, rest)) = filters.split_first() else {
+                    return Ok(self.all(conn)?.clone());
+                };
+                let mut matching = self.combine(conn, first)?;
+                for filter in rest {
+                    if matching.is_empty() {
+                        break;
+                    }
+                    matching &= self.combine(conn, filter)?;
+                }
+                Ok(matching)
+            }
+            Filter::Or(filters) => filters.iter().try_fold(RoaringBitmap::new(), |acc, f| {
+                Ok(acc | self.combine(conn, f)?)
+            }),
+            Filter::Not(filter) => Ok(self.all(conn)? - self.combine(conn, filter)?),
+            Filter::Field { key, condition } => {
+                let field = |condition| Filter::Field {
+                    key: key.clone(),
+                    condition,
+                };
+                match condition {
+                    Condition::Ne(value) => complement(field(Condition::Eq(value.clone()))),
+                    Condition::Nin(values) => complement(field(Condition::In(values.clone()))),
+                    Condition::Exists(false) => complement(field(Condition::Exists(true))),
+                    _ => self.run(conn, &self.compile(filter)),
+                }
+            }
+            Filter::Text(_) => self.run(conn, &self.compile(filter)),
+        }
+    }
+
+    /// Runs a compiled filter and collects the ordinals it returns.
+    fn run(&self, conn: &Connection, compiled: &CompiledFilter) -> Result<RoaringBitmap> {
+        let mut statement = conn
+            .prepare_cached(&compiled.sql)
+            .map_err(sqlite(&self.path))?;
         let mut rows = statement
-            .query(params_from_iter(params))
+            .query(params_from_iter(&compiled.params))
             .map_err(sqlite(&self.path))?;
         let mut ordinals = Vec::new();
         while let Some(row) = rows.next().map_err(sqlite(&self.path))? {
@@ -272,6 +439,38 @@ impl SegmentStore {
         ordinals.sort_unstable();
         ordinals.dedup();
         Ok(RoaringBitmap::from_sorted_iter(ordinals).unwrap_or_default())
+    }
+
+    /// The ordinals of all documents (what `$not` complements within).
+    pub fn ordinals(&self) -> Result<&RoaringBitmap> {
+        if let Some(all) = self.all.get() {
+            return Ok(all);
+        }
+        let conn = self.conn();
+        self.all(&conn)
+    }
+
+    fn all(&self, conn: &Connection) -> Result<&RoaringBitmap> {
+        if let Some(all) = self.all.get() {
+            return Ok(all);
+        }
+        let all = match self.span {
+            None => RoaringBitmap::new(),
+            // Ordinals without gaps (the usual case): a range, no need to read them.
+            Some((first, last)) if u64::from(last - first) + 1 == self.count => {
+                let mut all = RoaringBitmap::new();
+                all.insert_range(first..=last);
+                all
+            }
+            Some(_) => self.run(
+                conn,
+                &CompiledFilter {
+                    sql: "SELECT ordinal FROM documents".to_owned(),
+                    params: Vec::new(),
+                },
+            )?,
+        };
+        Ok(self.all.get_or_init(|| all))
     }
 
     /// How many filter bitmaps the cache holds now.

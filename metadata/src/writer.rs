@@ -23,6 +23,7 @@ pub struct SegmentStoreWriter {
     conn: Connection,
     previous: Option<u32>,
     any_text: bool,
+    count: u64,
 }
 
 impl std::fmt::Debug for SegmentStoreWriter {
@@ -72,6 +73,7 @@ impl SegmentStoreWriter {
             conn,
             previous: None,
             any_text: false,
+            count: 0,
         })
     }
 
@@ -128,6 +130,7 @@ impl SegmentStoreWriter {
         }
         self.previous = Some(ordinal);
         self.any_text |= text.is_some();
+        self.count += 1;
         Ok(())
     }
 
@@ -137,18 +140,23 @@ impl SegmentStoreWriter {
             path,
             conn,
             any_text,
+            count,
             ..
         } = self;
-        conn.execute_batch(CREATE_INDEXES)
-            .and_then(|()| {
-                if any_text {
-                    conn.execute_batch(CREATE_FTS)
-                } else {
-                    Ok(())
-                }
-            })
-            .and_then(|()| conn.execute_batch("COMMIT"))
-            .map_err(sqlite(&path))?;
+        conn.execute(
+            "INSERT INTO info (key, value) VALUES ('documents', ?1)",
+            [i64::try_from(count).unwrap_or(i64::MAX)],
+        )
+        .and_then(|_| conn.execute_batch(CREATE_INDEXES))
+        .and_then(|()| {
+            if any_text {
+                conn.execute_batch(CREATE_FTS)
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| conn.execute_batch("COMMIT"))
+        .map_err(sqlite(&path))?;
         conn.close().map_err(|(_, source)| MetadataError::Sqlite {
             path: path.clone(),
             source,

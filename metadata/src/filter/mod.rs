@@ -38,8 +38,11 @@
 //! - `$text` on a segment that stores no text matches nothing
 //!   ([`SegmentStore::has_text`](crate::SegmentStore::has_text) tells).
 //!
-//! A filter is compiled to one parameterised SQL query ([`crate::CompiledFilter`]): keys,
-//! values and words are bound parameters, never part of the SQL text.
+//! A filter is compiled to parameterised SQL ([`crate::CompiledFilter`]): keys, values
+//! and words are bound parameters, never part of the SQL text.
+//! [`SegmentStore::evaluate`](crate::SegmentStore::evaluate) runs one query per condition
+//! and combines the bitmaps; [`SegmentStore::compile`](crate::SegmentStore::compile)
+//! gives the whole filter as one statement.
 
 mod error;
 mod parse;

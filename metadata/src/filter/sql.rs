@@ -219,6 +219,31 @@ mod tests {
     }
 
     #[test]
+    fn the_issue_example_compiles_to_this_sql() {
+        let filter =
+            Filter::parse(&json!({"year": {"$gte": 2020}, "source": {"$in": ["pubmed", "arxiv"]}}))
+                .expect("valid");
+        let compiled = compile(&filter, false);
+        assert_eq!(
+            compiled.sql,
+            "SELECT ordinal FROM (SELECT ordinal FROM metadata WHERE key = ? AND \
+             ((kind IN ('string', 'tag') AND value IN (?, ?)))) \
+             INTERSECT SELECT ordinal FROM (SELECT ordinal FROM metadata WHERE key = ? AND \
+             kind = 'number' AND value >= ?)"
+        );
+        assert_eq!(
+            compiled.params,
+            [
+                SqlValue::Text("source".into()),
+                SqlValue::Text("pubmed".into()),
+                SqlValue::Text("arxiv".into()),
+                SqlValue::Text("year".into()),
+                SqlValue::Integer(2020),
+            ]
+        );
+    }
+
+    #[test]
     fn text_on_a_store_without_text_matches_nothing() {
         let filter = Filter::parse(&json!({"$text": "word"})).expect("valid");
         assert_eq!(compile(&filter, false).sql, NONE);

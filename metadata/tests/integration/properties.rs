@@ -189,9 +189,12 @@ proptest! {
                 .collect();
             let found = evaluate(&store, filter);
             prop_assert_eq!(&found, &expected, "filter {}", filter);
+            // SQLite alone (one statement with INTERSECT/UNION/EXCEPT) agrees.
+            prop_assert_eq!(&store.evaluate_in_sql(filter).expect("sql"), &expected, "filter {}", filter);
             // $not is the complement within the documents.
             let negated = evaluate(&store, &Filter::Not(Box::new(filter.clone())));
             prop_assert_eq!(negated, &all - &found, "filter {}", filter);
+            prop_assert_eq!(store.ordinals().expect("ordinals"), &all);
             // The canonical form parses back to the same filter.
             prop_assert_eq!(Filter::parse(&filter.to_json()), Ok(filter.clone()));
         }

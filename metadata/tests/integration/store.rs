@@ -63,6 +63,58 @@ fn ordinals_may_have_gaps_but_must_increase() {
         store.ids().expect("ids"),
         [(5, "five".into()), (9, "nine".into())]
     );
+    // $not complements within the documents there are, gaps and all.
+    assert_eq!(
+        store
+            .ordinals()
+            .expect("ordinals")
+            .iter()
+            .collect::<Vec<_>>(),
+        [5, 9]
+    );
+    assert_eq!(
+        crate::common::select(&store, json!({"$not": {"k": 1}})),
+        [5, 9]
+    );
+}
+
+#[test]
+fn every_document_is_visited_in_order_with_its_metadata_and_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let docs = [
+        doc("a", json!({"k": 1, "tags": ["x", "y"]}), Some("text a")),
+        doc("b", json!(null), None),
+        doc("c", json!({"z": null, "e": []}), Some("text c")),
+        doc("d", json!({"k": "last"}), None),
+    ];
+    let (_, store) = write(dir.path(), &docs);
+    let mut seen = Vec::new();
+    store
+        .for_each_document(|d| {
+            seen.push(d);
+            Ok::<(), MetadataError>(())
+        })
+        .expect("walk");
+    assert_eq!(seen.len(), docs.len());
+    for (ordinal, (stored, written)) in seen.iter().zip(&docs).enumerate() {
+        assert_eq!(stored.ordinal as usize, ordinal);
+        assert_eq!(stored.id, written.id);
+        assert_eq!(
+            stored.metadata,
+            written.metadata.as_object().cloned().unwrap_or_default()
+        );
+        assert_eq!(stored.text, written.text);
+    }
+    // An error from the visitor stops the walk and comes back.
+    let mut visited = 0;
+    let err = store
+        .for_each_document(|_| {
+            visited += 1;
+            Err(MetadataError::InvalidArgument("stop".into()))
+        })
+        .expect_err("stopped");
+    assert_eq!(visited, 1);
+    assert!(err.to_string().contains("stop"));
 }
 
 #[test]
