@@ -22,10 +22,14 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2.0" "pytest>=7" numpy
 (cd python && VIRTUAL_ENV=$venv PATH="$venv/bin:$PATH" maturin develop)
-cargo build -p tartan-tools
+# The `tartan` binary `cargo test` built (and tested) for its integration tests; a
+# separate `cargo build` would resolve features without the dev-dependencies and
+# recompile much of the workspace.
+cargo test --workspace --no-run --quiet
 target=$(cargo metadata --format-version 1 --no-deps |
     "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 export TARTAN_BIN=$target/debug/tartan
+[ -x "$TARTAN_BIN" ] || { echo "no tartan binary at $TARTAN_BIN" >&2; exit 1; }
 
 echo "== pytest python/tests"
 status=0

@@ -48,7 +48,8 @@ create_exception!(
      carries the panic's text. Please report it."
 );
 
-/// The Python exception for an engine error.
+/// The Python exception for an engine error. The match lists every variant, so a
+/// variant the engine gains later does not compile until it is mapped here.
 pub(crate) fn engine(e: EngineError) -> PyErr {
     let message = e.to_string();
     match e {
@@ -72,10 +73,6 @@ pub(crate) fn engine(e: EngineError) -> PyErr {
         | EngineError::DuplicateId { .. }
         | EngineError::InvalidConfig { .. }
         | EngineError::Quantize(_) => PyValueError::new_err(message),
-        // The enum is not exhaustive in spirit: a variant added later is an index problem
-        // until it is mapped more precisely.
-        #[allow(unreachable_patterns)]
-        _ => IndexError::new_err(message),
     }
 }
 
@@ -88,7 +85,11 @@ pub(crate) fn encoder(e: RustEncoderError) -> PyErr {
         RustEncoderError::InvalidInput(_)
         | RustEncoderError::InvalidSetting { .. }
         | RustEncoderError::Device { .. } => PyValueError::new_err(message),
-        _ => EncoderError::new_err(message),
+        RustEncoderError::Json { .. }
+        | RustEncoderError::Tokenizer { .. }
+        | RustEncoderError::Candle { .. }
+        | RustEncoderError::Unsupported { .. }
+        | RustEncoderError::HubUnavailable { .. } => EncoderError::new_err(message),
     }
 }
 
