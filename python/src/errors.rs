@@ -51,7 +51,13 @@ create_exception!(
 /// The Python exception for an engine error. The match lists every variant, so a
 /// variant the engine gains later does not compile until it is mapped here.
 pub(crate) fn engine(e: EngineError) -> PyErr {
-    let message = e.to_string();
+    // The message with its causes (an OS error is the source of `Io`, not in its text).
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
     match e {
         EngineError::Io { source, .. } => io(source.kind(), message),
         // No directory, or no CURRENT in it, means there is no index at all; any other
@@ -64,13 +70,16 @@ pub(crate) fn engine(e: EngineError) -> PyErr {
         | EngineError::Corrupt { .. }
         | EngineError::UnsupportedVersion { .. } => CorruptIndexError::new_err(message),
         EngineError::TargetExists { .. } => PyFileExistsError::new_err(message),
-        EngineError::NoEmbeddings => IndexError::new_err(message),
+        EngineError::NoEmbeddings
+        | EngineError::Locked { .. }
+        | EngineError::ReadOnlyFormat { .. } => IndexError::new_err(message),
         EngineError::InvalidInput { .. }
         | EngineError::DimensionMismatch { .. }
         | EngineError::NonFinite { .. }
         | EngineError::EmptyQuery
         | EngineError::EmptyCorpus
         | EngineError::DuplicateId { .. }
+        | EngineError::NotUnitNorm { .. }
         | EngineError::InvalidConfig { .. }
         | EngineError::Quantize(_) => PyValueError::new_err(message),
     }
