@@ -4,7 +4,7 @@
 # figures and the median ratio tartan / PyTorch per model.
 #
 # Usage, from the repository root:
-#   PYTHON=/work/venv-torch/bin/python bash encoder/bench/compare_torch.sh [ROUNDS] [THREADS]
+#   PYTHON=$HOME/venv-torch/bin/python bash encoder/bench/compare_torch.sh [ROUNDS] [THREADS]
 # Models: the MiniLM ColBERT checkpoint in ../shared/models (skipped when absent; a random
 # MiniLM-shaped model stands in) and a random BERT-base-shaped model. Extra arguments for the
 # tartan side go in $TARTAN_ARGS (e.g. "--doc-batches 4 --queries 256 --reps 3").
