@@ -174,14 +174,7 @@ impl IndexWriter {
             });
         }
         crate::build::pipeline::check_unique(ids)?;
-        if let Some((i, e)) = embeddings.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-            let _ = e;
-            return Err(EngineError::NonFinite {
-                what: "added embeddings".into(),
-                row: i / dim,
-                column: i % dim,
-            });
-        }
+        crate::build::train::check_finite(embeddings, dim, 0)?;
         let mut replaced = RoaringBitmap::new();
         for id in ids {
             if let Some(&doc) = self.ids.get(id) {
