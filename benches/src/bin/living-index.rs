@@ -1,17 +1,22 @@
 //! living-index: what adds, deletes, merges and re-training cost and what they do to
-//! recall, on synthetic clustered token embeddings.
+//! recall, on synthetic clustered token embeddings or on real ones.
 //!
 //! ```sh
 //! cargo run --release -p tartan-benches --bin living-index -- --docs 2000 --tokens 30
 //! cargo run --release -p tartan-benches --bin living-index -- --docs 33000 --tokens 30   # ~1M embeddings
+//! # real token embeddings (`tartan encode` writes them: E [total, dim], L [docs], Q [n, q, dim])
+//! cargo run --release -p tartan-benches --bin living-index -- --embeddings E.npy --doclens L.npy --queries Q.npy
 //! ```
 //!
 //! Prints, each against a baseline measured in the same run:
 //! - build 90% + add 10%: the add's time against 10% of the full build's, and recall@10
 //!   of the exact top-10 against the from-scratch build of every document;
 //! - build 50% + add 50% (drift), then `optimize --retrain`: recall before and after;
+//! - drift by the share added after training (build 90/70/50/30%, add the rest): the
+//!   measurement behind `tartan add`'s hint to re-train;
 //! - delete a random 10%: recall over the remaining documents against a fresh build of
-//!   them, and `optimize`'s effect on results and bytes;
+//!   them (and against a second fresh build with another seed: the noise of training
+//!   itself), and `optimize`'s effect on results and bytes;
 //! - a one-document add and a one-document delete commit: p50 / p95;
 //! - single-thread search p50 as segments accumulate (1, 2, 5, 10, then past the merge
 //!   limit, where adds merge the smallest segments).
@@ -29,6 +34,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::json;
+use tartan_engine::format::npy::MappedArray;
 use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
 use tartan_engine::{
     BuildConfig, Index, IndexBuilder, IndexWriter, NoProgress, SearchParams, MAX_SEGMENTS,
@@ -55,20 +61,129 @@ struct Args {
     /// Working directory (default: one in the system temp dir, removed at the end).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Real token embeddings, float32 [total, dim] (instead of the synthetic corpus).
+    #[arg(long, requires_all = ["doclens", "query_embeddings"])]
+    embeddings: Option<PathBuf>,
+    /// Tokens per document of `--embeddings`, int64 [docs].
+    #[arg(long)]
+    doclens: Option<PathBuf>,
+    /// Query embeddings, float32 [n, query_len, dim]; the first `--queries` are used.
+    #[arg(long = "query-embeddings")]
+    query_embeddings: Option<PathBuf>,
+}
+
+/// The documents measured: synthetic, or real embeddings mapped from `.npy` files.
+enum Corpus {
+    Synthetic(Synthetic),
+    Real {
+        embeddings: MappedArray<f32>,
+        /// Start of every document's rows, and the end of the last.
+        offsets: Vec<usize>,
+        dim: usize,
+    },
+}
+
+impl Corpus {
+    fn dim(&self) -> usize {
+        match self {
+            Corpus::Synthetic(s) => s.dim(),
+            Corpus::Real { dim, .. } => *dim,
+        }
+    }
+
+    fn num_documents(&self) -> usize {
+        match self {
+            Corpus::Synthetic(s) => s.num_documents(),
+            Corpus::Real { offsets, .. } => offsets.len() - 1,
+        }
+    }
+
+    fn document(&self, d: usize, out: &mut Vec<f32>) {
+        match self {
+            Corpus::Synthetic(s) => s.document(d, out),
+            Corpus::Real {
+                embeddings,
+                offsets,
+                dim,
+            } => {
+                out.clear();
+                out.extend_from_slice(
+                    &embeddings.as_slice()[offsets[d] * dim..offsets[d + 1] * dim],
+                );
+            }
+        }
+    }
+
+    fn doc_id(&self, d: usize) -> String {
+        match self {
+            Corpus::Synthetic(s) => s.doc_id(d),
+            Corpus::Real { .. } => format!("doc-{d}"),
+        }
+    }
+}
+
+fn load(args: &Args) -> Result<(Corpus, Vec<Vec<f32>>)> {
+    let (Some(e), Some(l), Some(q)) = (&args.embeddings, &args.doclens, &args.query_embeddings)
+    else {
+        let synthetic = Synthetic::new(SyntheticConfig {
+            docs: args.docs,
+            tokens: args.tokens,
+            dim: args.dim,
+            seed: args.seed,
+            ..SyntheticConfig::default()
+        });
+        let queries = synthetic.queries(args.queries);
+        return Ok((Corpus::Synthetic(synthetic), queries));
+    };
+    let embeddings = MappedArray::<f32>::open(e, &[None, None])?;
+    let dim = embeddings.shape()[1];
+    let lens = MappedArray::<i64>::open(l, &[None])?;
+    let mut offsets = vec![0usize];
+    for &n in lens.as_slice() {
+        let n = usize::try_from(n).context("a negative document length")?;
+        offsets.push(offsets[offsets.len() - 1] + n);
+    }
+    anyhow::ensure!(
+        offsets[offsets.len() - 1] == embeddings.shape()[0],
+        "the doclens sum to {} but the embeddings have {} rows",
+        offsets[offsets.len() - 1],
+        embeddings.shape()[0]
+    );
+    let q = MappedArray::<f32>::open(q, &[None, None, Some(dim)])?;
+    let per = q.shape()[1] * dim;
+    let queries = q
+        .as_slice()
+        .chunks_exact(per)
+        .take(args.queries)
+        .map(<[f32]>::to_vec)
+        .collect();
+    Ok((
+        Corpus::Real {
+            embeddings,
+            offsets,
+            dim,
+        },
+        queries,
+    ))
 }
 
 struct Bench {
-    synthetic: Synthetic,
+    synthetic: Corpus,
     queries: Vec<Vec<f32>>,
     dir: PathBuf,
 }
 
 impl Bench {
     fn build(&self, name: &str, docs: &[usize]) -> Result<(PathBuf, f64)> {
+        self.build_seeded(name, docs, BuildConfig::default().seed)
+    }
+
+    fn build_seeded(&self, name: &str, docs: &[usize], seed: u64) -> Result<(PathBuf, f64)> {
         let out = self.dir.join(name);
         let config = BuildConfig {
             keep_embeddings: true,
             overwrite: true,
+            seed,
             ..BuildConfig::default()
         };
         let started = Instant::now();
@@ -142,6 +257,26 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// Single-thread search p50 in milliseconds at k = 10 of `index` and of `baseline`,
+    /// each query searched on both in turn (three rounds), so that both see the same
+    /// load on a shared machine.
+    fn latency_against(&self, index: &Index, baseline: &Index) -> Result<(f64, f64)> {
+        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            for q in &self.queries {
+                let started = Instant::now();
+                baseline.search(q, &SearchParams::for_k(10))?;
+                theirs.push(started.elapsed().as_secs_f64() * 1e3);
+                let started = Instant::now();
+                index.search(q, &SearchParams::for_k(10))?;
+                mine.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        Ok((percentile(&mut mine, 0.5), percentile(&mut theirs, 0.5)))
+    }
+}
+
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() as f64 - 1.0) * p).round() as usize]
@@ -153,14 +288,7 @@ fn main() -> Result<()> {
         .num_threads(1)
         .build_global()
         .context("rayon pool")?;
-    let synthetic = Synthetic::new(SyntheticConfig {
-        docs: args.docs,
-        tokens: args.tokens,
-        dim: args.dim,
-        seed: args.seed,
-        ..SyntheticConfig::default()
-    });
-    let queries = synthetic.queries(args.queries);
+    let (synthetic, queries) = load(&args)?;
     let dir = args.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("tartan-living-{}", std::process::id()))
     });
@@ -170,7 +298,7 @@ fn main() -> Result<()> {
         queries,
         dir: dir.clone(),
     };
-    let n = args.docs;
+    let n = bench.synthetic.num_documents();
     let all: Vec<usize> = (0..n).collect();
 
     // The baseline: every document in one build.
@@ -214,6 +342,22 @@ fn main() -> Result<()> {
         h_recall - full_recall
     );
 
+    // Drift by the share of documents added after training.
+    let mut drift = Vec::new();
+    for trained_pct in [90usize, 70, 50, 30] {
+        let cut = n * trained_pct / 100;
+        let (t_dir, _) = bench.build("drift", &all[..cut])?;
+        bench.add(&t_dir, &all[cut..])?;
+        let t = Index::open(&t_dir)?;
+        let r = bench.recall(&t, &truth)?;
+        println!(
+            "trained on {trained_pct}%, {}% added: recall {r:.4} (against the full build {:+.4})",
+            100 - trained_pct,
+            r - full_recall
+        );
+        drift.push(json!({"added_pct": 100 - trained_pct, "recall": r, "diff": r - full_recall}));
+    }
+
     // Delete a random 10% of the full index's documents.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(args.seed);
     let mut order = all.clone();
@@ -229,6 +373,9 @@ fn main() -> Result<()> {
     let fresh = Index::open(&fresh_dir)?;
     let kept_truth = bench.truth(&fresh)?;
     let fresh_recall = bench.recall(&fresh, &kept_truth)?;
+    drop(fresh);
+    let (reseeded_dir, _) = bench.build_seeded("fresh90-reseeded", &kept, args.seed + 1000)?;
+    let reseeded_recall = bench.recall(&Index::open(&reseeded_dir)?, &kept_truth)?;
     let (d_dir, _) = bench.build("deleted", &all)?;
     let ids: Vec<String> = gone.iter().map(|&d| bench.synthetic.doc_id(d)).collect();
     IndexWriter::open(&d_dir)?.delete(&ids)?;
@@ -247,8 +394,9 @@ fn main() -> Result<()> {
     let d = Index::open(&d_dir)?;
     let optimized_recall = bench.recall(&d, &kept_truth)?;
     println!(
-        "delete 10%: recall {d_recall:.4} vs a fresh build of the rest {fresh_recall:.4} (diff {:+.4}); deleted documents returned: {leaked}; optimize: recall {optimized_recall:.4}, {:.2} MB -> {:.2} MB",
+        "delete 10%: recall {d_recall:.4} vs a fresh build of the rest {fresh_recall:.4} (diff {:+.4}; a fresh build with another seed {reseeded_recall:.4}, diff {:+.4}); deleted documents returned: {leaked}; optimize: recall {optimized_recall:.4}, {:.2} MB -> {:.2} MB",
         d_recall - fresh_recall,
+        reseeded_recall - fresh_recall,
         bytes_before as f64 / 1e6,
         d.bytes_on_disk() as f64 / 1e6
     );
@@ -293,16 +441,16 @@ fn main() -> Result<()> {
             IndexWriter::open(&s_dir)?.optimize()?;
         }
         let s = Index::open(&s_dir)?;
-        let ms = bench.latency(&s)?;
+        let (ms, one_ms) = bench.latency_against(&s, &full)?;
         let r = bench.recall(&s, &truth)?;
         println!(
-            "{} adds -> {} segments: search p50 {ms:.2} ms ({:.2}x one segment's {full_latency:.2}), recall {r:.4}",
+            "{} adds -> {} segments: search p50 {ms:.2} ms ({:.2}x the full build's {one_ms:.2} ms, measured in turn), recall {r:.4}",
             adds.max(1),
             s.num_segments(),
-            ms / full_latency
+            ms / one_ms
         );
         by_segments.push(
-            json!({"adds": adds.max(1), "segments": s.num_segments(), "p50_ms": ms, "recall": r}),
+            json!({"adds": adds.max(1), "segments": s.num_segments(), "p50_ms": ms, "full_p50_ms": one_ms, "ratio": ms / one_ms, "recall": r}),
         );
     }
 
@@ -319,6 +467,8 @@ fn main() -> Result<()> {
         "retrained_recall": retrained_recall,
         "delete10_recall": d_recall,
         "fresh90_recall": fresh_recall,
+        "fresh90_reseeded_recall": reseeded_recall,
+        "drift": drift,
         "deleted_returned": leaked,
         "optimized_recall": optimized_recall,
         "one_doc_add_p50_ms": add_p50,

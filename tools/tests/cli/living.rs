@@ -117,3 +117,39 @@ fn add_delete_optimize_and_verify() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("codes.npy"));
 }
+
+#[test]
+fn add_hints_at_retraining_past_half_the_embeddings_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = synthetic_index(dir.path(), &Synthetic::new(60, 32, 5));
+    let idx = index.to_str().unwrap();
+    let add = |name: &str, docs: usize, seed: u64| {
+        let batch = dir.path().join(name);
+        std::fs::create_dir_all(&batch).unwrap();
+        let mut s = Synthetic::new(docs, 32, seed);
+        s.ids = (0..docs).map(|d| format!("{name}-{d}")).collect();
+        let (e, l, ids) = s.write(&batch);
+        let (_, stderr) = run_ok(&[
+            "add",
+            "--index",
+            idx,
+            "--embeddings",
+            e.to_str().unwrap(),
+            "--doclens",
+            l.to_str().unwrap(),
+            "--ids",
+            ids.to_str().unwrap(),
+            "--quiet",
+        ]);
+        (stderr, stats(idx)["drift"]["added_share"].as_f64().unwrap())
+    };
+    let (stderr, share) = add("a", 30, 6);
+    assert!(share > 0.2 && share < 0.5, "{share}");
+    assert!(!stderr.contains("hint:"), "{stderr}");
+    let (stderr, share) = add("b", 60, 7);
+    assert!(share > 0.5, "{share}");
+    assert!(
+        stderr.contains("hint:") && stderr.contains("--retrain"),
+        "{stderr}"
+    );
+}
