@@ -330,8 +330,8 @@ fn eval_search_index_encode_on_scifact_subset() {
 /// Recall@10 is measured against the exact top-10, as the ColBERTv2 / PLAID figures
 /// are (on SciFact: the 2-bit scalar codec's ceiling 0.840, next-plaid and PyLate's
 /// PLAID 0.822); PLAID may lose at most 0.02 of the ceiling's. (colbert-ai's own k = 10
-/// setting, nprobe 1 and ndocs 256, loses more on these tokens: see the README's engine
-/// section.)
+/// setting, nprobe 1 and ndocs 256, loses more on these tokens: see
+/// docs/benchmarks.md, "Search settings".)
 #[test]
 fn plaid_keeps_the_codec_ceiling_on_real_scifact_tokens() {
     let Some(shared) = shared_dir("plaid_keeps_the_codec_ceiling_on_real_scifact_tokens") else {
