@@ -11,7 +11,6 @@ mod docstore;
 mod latency;
 mod metrics;
 mod model;
-mod npy;
 mod progress;
 mod results;
 mod server;
