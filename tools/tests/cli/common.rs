@@ -142,6 +142,19 @@ fn noisy(topic: &[f32], noise: f32, rng: &mut Rng) -> Vec<f32> {
     v
 }
 
+/// `BEFORE --embeddings E --doclens L --ids IDS AFTER`: the arguments of a command over
+/// the files [`Synthetic::write`] made (or names).
+pub fn with_npy<'a>(
+    before: &[&'a str],
+    [e, l, ids]: [&'a str; 3],
+    after: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = before.to_vec();
+    args.extend(["--embeddings", e, "--doclens", l, "--ids", ids]);
+    args.extend_from_slice(after);
+    args
+}
+
 /// Writes queries (each `[tokens][dim]`, same token count) as Q.npy.
 pub fn write_queries(path: &Path, queries: &[Vec<Vec<f32>>]) {
     let n = queries.len();
@@ -155,20 +168,21 @@ pub fn write_queries(path: &Path, queries: &[Vec<Vec<f32>>]) {
 pub fn synthetic_index(dir: &Path, data: &Synthetic) -> PathBuf {
     let (e, l, ids) = data.write(dir);
     let out = dir.join("index");
-    run_ok(&[
-        "index",
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--ids",
-        ids.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--centroids",
-        "64",
-        "--keep-embeddings",
-        "--quiet",
-    ]);
+    run_ok(&with_npy(
+        &["index"],
+        [
+            e.to_str().unwrap(),
+            l.to_str().unwrap(),
+            ids.to_str().unwrap(),
+        ],
+        &[
+            "--out",
+            out.to_str().unwrap(),
+            "--centroids",
+            "64",
+            "--keep-embeddings",
+            "--quiet",
+        ],
+    ));
     out
 }

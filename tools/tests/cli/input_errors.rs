@@ -6,7 +6,7 @@ use serde_json::json;
 
 use tartan_engine::format::npy::write_array;
 
-use super::common::{run_err, synthetic_index, tartan, write_queries, Synthetic};
+use super::common::{run_err, synthetic_index, tartan, with_npy, write_queries, Synthetic};
 use super::server::{post, start_with};
 
 fn stderr_of(out: &std::process::Output) -> String {
@@ -120,18 +120,15 @@ fn embeddings_that_are_not_unit_norm_are_refused_naming_the_row() {
     let data = Synthetic::new(6, 16, 5);
     let (e, l, ids) = data.write(dir.path());
     let out = dir.path().join("index");
-    let index_args = [
-        "index",
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--ids",
-        ids.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ];
+    let index_args = with_npy(
+        &["index"],
+        [
+            e.to_str().unwrap(),
+            l.to_str().unwrap(),
+            ids.to_str().unwrap(),
+        ],
+        &["--out", out.to_str().unwrap(), "--quiet"],
+    );
     let rows = data.embeddings.len() / 16;
     // Every embedding scaled by 10: the first row is named.
     let scaled: Vec<f32> = data.embeddings.iter().map(|x| x * 10.0).collect();
