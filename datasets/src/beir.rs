@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::error::{DatasetsError, Result};
 use crate::ids::IdSet;
-use crate::lines::{resolve, Lines};
+use crate::lines::{resolve, LineStream, Lines};
 use crate::qrels::Qrels;
 
 /// One corpus document.
@@ -155,10 +155,7 @@ impl BeirDataset {
     /// Streams the corpus in file order. An error opening the file comes as the
     /// first item; after any error the iterator ends.
     pub fn corpus(&self) -> CorpusReader {
-        match self.corpus_path().and_then(|p| Lines::open(&p)) {
-            Ok(lines) => CorpusReader::new(lines),
-            Err(e) => CorpusReader::failed(e),
-        }
+        CorpusReader::new(self.corpus_path().and_then(|p| Lines::open(&p)))
     }
 
     /// All queries of `queries.jsonl`, in file order (duplicate ids are errors).
@@ -250,26 +247,15 @@ pub fn read_queries_jsonl(path: &Path) -> Result<Vec<Query>> {
 
 /// Streaming reader of a BEIR `corpus.jsonl`; yields documents in file order.
 pub struct CorpusReader {
-    lines: Option<Lines>,
-    pending_error: Option<DatasetsError>,
+    stream: LineStream,
     seen: IdSet,
     blank_lines: u64,
 }
 
 impl CorpusReader {
-    fn new(lines: Lines) -> Self {
+    fn new(opened: Result<Lines>) -> Self {
         CorpusReader {
-            lines: Some(lines),
-            pending_error: None,
-            seen: IdSet::new(),
-            blank_lines: 0,
-        }
-    }
-
-    fn failed(e: DatasetsError) -> Self {
-        CorpusReader {
-            lines: None,
-            pending_error: Some(e),
+            stream: LineStream::new(opened),
             seen: IdSet::new(),
             blank_lines: 0,
         }
@@ -277,7 +263,7 @@ impl CorpusReader {
 
     /// Opens a `corpus.jsonl` file directly (plain or gzip).
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(CorpusReader::new(Lines::open(path)?))
+        Ok(CorpusReader::new(Ok(Lines::open(path)?)))
     }
 
     /// Number of documents read so far.
@@ -289,37 +275,31 @@ impl CorpusReader {
     pub fn blank_lines(&self) -> u64 {
         self.blank_lines
     }
+}
 
-    fn read_next(&mut self) -> Result<Option<CorpusDoc>> {
-        let Some(lines) = self.lines.as_mut() else {
+/// The next document of a `corpus.jsonl`, counting blank lines and checking ids.
+fn read_document(
+    lines: &mut Lines,
+    seen: &mut IdSet,
+    blank_lines: &mut u64,
+) -> Result<Option<CorpusDoc>> {
+    loop {
+        let Some(n) = lines.advance()? else {
             return Ok(None);
         };
-        loop {
-            let Some(n) = lines.advance()? else {
-                return Ok(None);
-            };
-            if lines.line().trim().is_empty() {
-                self.blank_lines += 1;
-                continue;
-            }
-            let raw: RawDoc = serde_json::from_str(lines.line())
-                .map_err(|e| lines.malformed(format!("bad document JSON: {e}")))?;
-            let id = raw.id.into_string();
-            if !self.seen.insert(&id) {
-                return Err(DatasetsError::duplicate(
-                    lines.path(),
-                    n,
-                    "document id",
-                    id,
-                    None,
-                ));
-            }
-            return Ok(Some(CorpusDoc {
-                id,
-                title: raw.title.unwrap_or_default(),
-                text: raw.text,
-            }));
+        if lines.line().trim().is_empty() {
+            *blank_lines += 1;
+            continue;
         }
+        let raw: RawDoc = serde_json::from_str(lines.line())
+            .map_err(|e| lines.malformed(format!("bad document JSON: {e}")))?;
+        let id = raw.id.into_string();
+        seen.insert_document(lines, n, &id)?;
+        return Ok(Some(CorpusDoc {
+            id,
+            title: raw.title.unwrap_or_default(),
+            text: raw.text,
+        }));
     }
 }
 
@@ -327,20 +307,9 @@ impl Iterator for CorpusReader {
     type Item = Result<CorpusDoc>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(e) = self.pending_error.take() {
-            return Some(Err(e));
-        }
-        match self.read_next() {
-            Ok(Some(doc)) => Some(Ok(doc)),
-            Ok(None) => {
-                self.lines = None;
-                None
-            }
-            Err(e) => {
-                self.lines = None;
-                Some(Err(e))
-            }
-        }
+        let (seen, blank) = (&mut self.seen, &mut self.blank_lines);
+        self.stream
+            .next_with(|lines| read_document(lines, seen, blank))
     }
 }
 

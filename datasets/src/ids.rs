@@ -12,6 +12,9 @@ use std::hash::BuildHasher;
 
 use roaring::RoaringTreemap;
 
+use crate::error::{DatasetsError, Result};
+use crate::lines::Lines;
+
 /// A set of ids seen so far.
 #[derive(Default)]
 pub struct IdSet {
@@ -36,6 +39,21 @@ impl IdSet {
                 self.hashed.insert((hi << 64) | lo)
             }
         }
+    }
+
+    /// Records the document id on line `line` of the file `lines` reads; a repeated id
+    /// is a [`DatasetsError::Duplicate`] naming the file and line.
+    pub(crate) fn insert_document(&mut self, lines: &Lines, line: u64, id: &str) -> Result<()> {
+        if self.insert(id) {
+            return Ok(());
+        }
+        Err(DatasetsError::duplicate(
+            lines.path(),
+            line,
+            "document id",
+            id,
+            None,
+        ))
     }
 
     /// Number of distinct ids inserted.

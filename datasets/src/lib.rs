@@ -17,17 +17,21 @@
 //! `f"{title} {text}".strip()`, the convention of BEIR's dense models and of
 //! PyLate's BEIR loader; colbert-ai's `title | text` is [`TitleJoin::Pipe`].
 //!
-//! ```no_run
-//! use tartan_datasets::{evaluate, BeirDataset, Measure, Run};
+//! ```
+//! use tartan_datasets::{evaluate, Measure, Qrels, Run};
 //! # fn main() -> tartan_datasets::Result<()> {
-//! let ds = BeirDataset::open("../shared/datasets/scifact")?;
-//! for doc in ds.corpus() {
-//!     let doc = doc?;
-//!     let _text = doc.text_for_encoding();
+//! // Judgments and a ranking (BeirDataset::open(dir)?.qrels("test")? and
+//! // Run::read_trec(path)? read them from files).
+//! let mut qrels = Qrels::new();
+//! qrels.insert("q1", "d1", 1)?;
+//! qrels.insert("q1", "d3", 2)?;
+//! let mut run = Run::new();
+//! for (doc, score) in [("d1", 3.0), ("d2", 2.0), ("d3", 1.0)] {
+//!     run.insert("q1", doc, score)?;
 //! }
-//! let qrels = ds.qrels("test")?;
-//! let run = Run::read_trec("run.trec".as_ref())?;
 //! let e = evaluate(&qrels, &run, &[Measure::Ndcg(10), Measure::Recall(100), Measure::Mrr(10)]);
+//! assert_eq!(e.mean(Measure::Recall(100)), Some(1.0));
+//! assert_eq!(e.mean(Measure::Mrr(10)), Some(1.0));
 //! for (m, v) in e.means() {
 //!     println!("{m}: {v:.4}");
 //! }

@@ -122,6 +122,45 @@ impl Lines {
     }
 }
 
+/// The iteration the streamed corpus readers share: an error met while opening is
+/// yielded first; then records until the end of the file or the first error, after
+/// which the stream stays ended (and its file is closed).
+pub(crate) struct LineStream {
+    lines: Option<Lines>,
+    pending_error: Option<DatasetsError>,
+}
+
+impl LineStream {
+    /// A stream over `opened`, or one that yields its error once.
+    pub(crate) fn new(opened: Result<Lines>) -> Self {
+        match opened {
+            Ok(lines) => LineStream {
+                lines: Some(lines),
+                pending_error: None,
+            },
+            Err(e) => LineStream {
+                lines: None,
+                pending_error: Some(e),
+            },
+        }
+    }
+
+    /// The next record: `read` parses one from the lines (`Ok(None)` at the end).
+    pub(crate) fn next_with<T>(
+        &mut self,
+        read: impl FnOnce(&mut Lines) -> Result<Option<T>>,
+    ) -> Option<Result<T>> {
+        if let Some(e) = self.pending_error.take() {
+            return Some(Err(e));
+        }
+        let result = read(self.lines.as_mut()?).transpose();
+        if !matches!(result, Some(Ok(_))) {
+            self.lines = None;
+        }
+        result
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::beir::{CorpusDoc, Query};
 use crate::error::{DatasetsError, Result};
 use crate::ids::IdSet;
-use crate::lines::{resolve, Lines};
+use crate::lines::{resolve, LineStream, Lines};
 use crate::qrels::Qrels;
 
 /// An MS MARCO passage-ranking directory.
@@ -50,12 +50,10 @@ impl MsMarcoPassage {
 
     /// Streams `collection.tsv[.gz]`. An error opening it comes as the first item.
     pub fn collection(&self) -> TsvCorpusReader {
-        match resolve(&self.dir, "collection.tsv", "MS MARCO collection")
-            .and_then(|p| Lines::open(&p))
-        {
-            Ok(lines) => TsvCorpusReader::new(lines),
-            Err(e) => TsvCorpusReader::failed(e),
-        }
+        TsvCorpusReader::new(
+            resolve(&self.dir, "collection.tsv", "MS MARCO collection")
+                .and_then(|p| Lines::open(&p)),
+        )
     }
 
     /// Path of the queries of `split` (official or Anserini name).
@@ -140,26 +138,15 @@ pub fn read_queries_tsv(path: &Path) -> Result<Vec<Query>> {
 
 /// Streaming reader of a `pid<TAB>text[<TAB>title]` collection.
 pub struct TsvCorpusReader {
-    lines: Option<Lines>,
-    pending_error: Option<DatasetsError>,
+    stream: LineStream,
     seen: IdSet,
     header_skipped: bool,
 }
 
 impl TsvCorpusReader {
-    fn new(lines: Lines) -> Self {
+    fn new(opened: Result<Lines>) -> Self {
         TsvCorpusReader {
-            lines: Some(lines),
-            pending_error: None,
-            seen: IdSet::new(),
-            header_skipped: false,
-        }
-    }
-
-    fn failed(e: DatasetsError) -> Self {
-        TsvCorpusReader {
-            lines: None,
-            pending_error: Some(e),
+            stream: LineStream::new(opened),
             seen: IdSet::new(),
             header_skipped: false,
         }
@@ -167,7 +154,7 @@ impl TsvCorpusReader {
 
     /// Opens a collection file directly (plain or gzip).
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(TsvCorpusReader::new(Lines::open(path)?))
+        Ok(TsvCorpusReader::new(Ok(Lines::open(path)?)))
     }
 
     /// Number of documents read so far.
@@ -179,46 +166,41 @@ impl TsvCorpusReader {
     pub fn header_skipped(&self) -> bool {
         self.header_skipped
     }
+}
 
-    fn read_next(&mut self) -> Result<Option<CorpusDoc>> {
-        let Some(lines) = self.lines.as_mut() else {
+/// The next passage of a `pid<TAB>text[<TAB>title]` collection, skipping colbert-ai's
+/// header line and checking ids.
+fn read_passage(
+    lines: &mut Lines,
+    seen: &mut IdSet,
+    header_skipped: &mut bool,
+) -> Result<Option<CorpusDoc>> {
+    loop {
+        let Some(n) = lines.advance()? else {
             return Ok(None);
         };
-        loop {
-            let Some(n) = lines.advance()? else {
-                return Ok(None);
-            };
-            let mut cols = lines.line().split('\t');
-            let id = cols.next().unwrap_or_default();
-            let Some(text) = cols.next() else {
-                return Err(lines.malformed("expected `pid<TAB>text`"));
-            };
-            let title = cols.next().unwrap_or_default();
-            if cols.next().is_some() {
-                return Err(lines.malformed("more than 3 tab-separated columns"));
-            }
-            if n == 1 && id == "id" {
-                self.header_skipped = true;
-                continue;
-            }
-            if id.is_empty() {
-                return Err(lines.malformed("empty document id"));
-            }
-            if !self.seen.insert(id) {
-                return Err(DatasetsError::duplicate(
-                    lines.path(),
-                    n,
-                    "document id",
-                    id,
-                    None,
-                ));
-            }
-            return Ok(Some(CorpusDoc {
-                id: id.to_string(),
-                title: title.to_string(),
-                text: text.to_string(),
-            }));
+        let mut cols = lines.line().split('\t');
+        let id = cols.next().unwrap_or_default();
+        let Some(text) = cols.next() else {
+            return Err(lines.malformed("expected `pid<TAB>text`"));
+        };
+        let title = cols.next().unwrap_or_default();
+        if cols.next().is_some() {
+            return Err(lines.malformed("more than 3 tab-separated columns"));
         }
+        if n == 1 && id == "id" {
+            *header_skipped = true;
+            continue;
+        }
+        if id.is_empty() {
+            return Err(lines.malformed("empty document id"));
+        }
+        seen.insert_document(lines, n, id)?;
+        return Ok(Some(CorpusDoc {
+            id: id.to_string(),
+            title: title.to_string(),
+            text: text.to_string(),
+        }));
     }
 }
 
@@ -226,20 +208,9 @@ impl Iterator for TsvCorpusReader {
     type Item = Result<CorpusDoc>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(e) = self.pending_error.take() {
-            return Some(Err(e));
-        }
-        match self.read_next() {
-            Ok(Some(doc)) => Some(Ok(doc)),
-            Ok(None) => {
-                self.lines = None;
-                None
-            }
-            Err(e) => {
-                self.lines = None;
-                Some(Err(e))
-            }
-        }
+        let (seen, header) = (&mut self.seen, &mut self.header_skipped);
+        self.stream
+            .next_with(|lines| read_passage(lines, seen, header))
     }
 }
 

@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo run --release --example throughput -p tartan-encoder -- \
 //!     --model checkpoint=../shared/models/minilm-colbert-pylate --model bert-base \
-//!     --workload /tmp/workload.json
+//!     --workload workload.json
 //! ```
 //!
 //! Models: `checkpoint=DIR` (a local checkpoint), `bert-base` or `minilm` (seeded random

@@ -17,7 +17,7 @@ fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 echo "missing libraries:"; ldd "$BIN" | grep 'not found' || echo "  none"
 nproc
-DIR=${OUT:-/tmp}
+DIR=${OUT:-$(mktemp -d)}
 HERE=$(dirname "$0")
 # tartan on the GPU in f32 and in bf16 (each against the f32 CPU on the same seeded weights:
 # the bf16 case's max difference is bf16's error), then PyTorch on the same GPU with the same

@@ -41,47 +41,16 @@ impl CustomOp1 for GeluErf {
     }
 }
 
-/// GELU of `src` into `dst` (equal lengths), with the widest vector unit the CPU has.
+/// GELU of `src` into `dst` (equal lengths), with the widest vector unit the CPU has
+/// (compiled for AVX-512, AVX2 + FMA and the baseline, chosen at run time).
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
 pub(crate) fn gelu_slice(src: &[f32], dst: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { gelu_avx512(src, dst) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { gelu_avx2(src, dst) };
-        }
-    }
-    gelu_kernel(src, dst);
+    gelu_kernel(src, dst)
 }
 
 /// GELU of `xs` in place, with the widest vector unit the CPU has.
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
 pub(crate) fn gelu_in_place(xs: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { gelu_in_place_avx512(xs) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { gelu_in_place_avx2(xs) };
-        }
-    }
-    gelu_in_place_kernel(xs);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gelu_in_place_avx512(xs: &mut [f32]) {
-    gelu_in_place_kernel(xs)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_in_place_avx2(xs: &mut [f32]) {
     gelu_in_place_kernel(xs)
 }
 
@@ -90,18 +59,6 @@ fn gelu_in_place_kernel(xs: &mut [f32]) {
     for x in xs {
         *x = gelu(*x);
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gelu_avx512(src: &[f32], dst: &mut [f32]) {
-    gelu_kernel(src, dst)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_avx2(src: &[f32], dst: &mut [f32]) {
-    gelu_kernel(src, dst)
 }
 
 #[inline(always)]

@@ -4,15 +4,33 @@
 //! plain BERT sentence-transformers model) or a hub id resolved into the Hugging Face cache,
 //! and turns queries and documents into L2-normalised token embeddings exactly as PyLate does
 //! (markers at position 1, `[MASK]` query expansion, truncation keeping `[SEP]`, skiplist
-//! filtering after the forward pass). The forward pass is candle-transformers' BERT (exact
-//! erf GELU) or ModernBERT, on the CPU in f32 or on CUDA with the `cuda` feature.
+//! filtering after the forward pass). BERT runs on the CPU on tartan's own forward pass
+//! (`cpu/`: f32, or bf16 / int8 linear layers where the CPU has AVX-512 BF16 / VNNI),
+//! ModernBERT and every CUDA path (the `cuda` feature) on candle. Threads come from the
+//! caller's rayon pool or [`LoadOptions::threads`]; nothing process-wide is set.
 //!
-//! ```no_run
-//! use tartan_encoder::{Device, Encoder};
-//! let enc = Encoder::load("../shared/models/minilm-colbert-pylate", Device::Cpu)?;
-//! let q = enc.encode_queries(&["what is late interaction?"])?;
-//! let d = enc.encode_documents(&["ColBERT scores documents with MaxSim."], 32)?;
-//! println!("{}", q[0].maxsim(&d[0]));
+//! A real checkpoint loads with `Encoder::load("path/to/model", Device::Cpu)`; the
+//! example uses a seeded random model of one small layer instead:
+//!
+//! ```
+//! use tartan_encoder::synthetic::{random_encoder, synthetic_texts, SyntheticConfig};
+//! use tartan_encoder::Device;
+//! let config = SyntheticConfig {
+//!     name: "tiny".into(),
+//!     num_layers: 1,
+//!     hidden_size: 32,
+//!     num_heads: 2,
+//!     intermediate_size: 64,
+//!     vocab_size: 100,
+//!     dim: 16,
+//! };
+//! let encoder = random_encoder(&config, 7, Device::Cpu)?;
+//! let texts = synthetic_texts(2, 12, config.vocab_size, 1);
+//! let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+//! let docs = encoder.encode_documents(&texts, 32)?;
+//! let query = &encoder.encode_queries(&texts[..1])?[0];
+//! assert_eq!(query.data.len(), encoder.query_length() * encoder.dim());
+//! println!("MaxSim {:.3} and {:.3}", query.maxsim(&docs[0]), query.maxsim(&docs[1]));
 //! # Ok::<(), tartan_encoder::EncoderError>(())
 //! ```
 #![deny(missing_docs)]

@@ -70,31 +70,10 @@ impl CustomOp2 for MaskedSoftmax {
     }
 }
 
-/// One row, with the widest vector unit the CPU has.
+/// One row, with the widest vector unit the CPU has (compiled for AVX-512, AVX2 + FMA
+/// and the baseline, chosen at run time).
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
 pub(crate) fn softmax_row(src: &[f32], mask: &[f32], dst: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { row_avx512(src, mask, dst) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { row_avx2(src, mask, dst) };
-        }
-    }
-    row_kernel(src, mask, dst);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn row_avx512(src: &[f32], mask: &[f32], dst: &mut [f32]) {
-    row_kernel(src, mask, dst)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn row_avx2(src: &[f32], mask: &[f32], dst: &mut [f32]) {
     row_kernel(src, mask, dst)
 }
 

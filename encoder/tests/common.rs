@@ -19,6 +19,13 @@ pub fn shared_or_skip(test: &str) -> Option<PathBuf> {
     s
 }
 
+/// The shared MiniLM ColBERT checkpoint (`models/minilm-colbert-pylate`), on the CPU.
+pub fn minilm(shared: &std::path::Path) -> tartan_encoder::Encoder {
+    let dir = shared.join("models/minilm-colbert-pylate");
+    tartan_encoder::Encoder::load(dir.to_str().unwrap(), tartan_encoder::Device::Cpu)
+        .expect("the shared checkpoint loads")
+}
+
 /// A tensor from a fixture file, widened to f64 so one type serves every dtype.
 pub struct FixtureTensor {
     pub shape: Vec<usize>,

@@ -162,14 +162,7 @@ fn hub_ids_resolve_into_the_hf_cache_and_fail_clearly_offline() {
     assert!(fetched >= 4, "{fetched} downloads");
 
     // Same vectors as the local directory.
-    let local = Encoder::load(
-        shared
-            .join("models/minilm-colbert-pylate")
-            .to_str()
-            .unwrap(),
-        Device::Cpu,
-    )
-    .unwrap();
+    let local = common::minilm(&shared);
     let t = ["hub resolution works"];
     assert_eq!(
         enc.encode_queries(&t).unwrap(),

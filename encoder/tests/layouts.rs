@@ -52,14 +52,7 @@ fn colbert_ai_layout_matches_pylate_with_the_same_markers() {
     let dir = colbert_ai_dir(&shared, Some(meta));
     let ours = Encoder::load(dir.path().to_str().unwrap(), Device::Cpu).unwrap();
     assert_eq!(ours.layout(), Layout::ColbertAi);
-    let pylate = Encoder::load(
-        shared
-            .join("models/minilm-colbert-pylate")
-            .to_str()
-            .unwrap(),
-        Device::Cpu,
-    )
-    .unwrap();
+    let pylate = common::minilm(&shared);
     let texts = [
         "Hello, world! (This) is a test.",
         "ColBERT scores documents with MaxSim.",
@@ -140,14 +133,7 @@ fn bad_input_has_defined_behaviour() {
     let Some(shared) = shared_or_skip("bad_input_has_defined_behaviour") else {
         return;
     };
-    let enc = Encoder::load(
-        shared
-            .join("models/minilm-colbert-pylate")
-            .to_str()
-            .unwrap(),
-        Device::Cpu,
-    )
-    .unwrap();
+    let enc = common::minilm(&shared);
     // Empty and whitespace-only texts become [CLS] [D] [SEP]: three vectors.
     let long = "word ".repeat(100_000);
     let docs = enc

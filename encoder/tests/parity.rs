@@ -149,14 +149,7 @@ fn pylate_minilm_embeddings_and_scores() {
         return;
     };
     let fx = pylate_fixture(&shared);
-    let enc = Encoder::load(
-        shared
-            .join("models/minilm-colbert-pylate")
-            .to_str()
-            .unwrap(),
-        Device::Cpu,
-    )
-    .unwrap();
+    let enc = common::minilm(&shared);
     assert_eq!(enc.layout(), Layout::Pylate);
     assert_eq!(
         (enc.dim(), enc.query_length(), enc.document_length()),

@@ -12,6 +12,32 @@
 //!
 //! The engine takes embeddings, never text: an index can be built from embeddings made
 //! by tartan's encoder, PyLate, colbert-ai or anything else.
+//!
+//! ```
+//! use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
+//! use tartan_engine::{BuildConfig, Index, IndexBuilder, NoProgress, SearchParams};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 40 small documents of L2-normalised token embeddings (dim 16).
+//! let corpus = Synthetic::new(SyntheticConfig::small());
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("demo.idx");
+//! let config = BuildConfig { num_centroids: Some(16), ..BuildConfig::default() };
+//! let mut builder = IndexBuilder::new(&path, corpus.dim(), config)?;
+//! let mut doc = Vec::new();
+//! for d in 0..corpus.num_documents() {
+//!     corpus.document(d, &mut doc);
+//!     builder.add_document(&corpus.doc_id(d), &doc)?;
+//! }
+//! builder.finish(&NoProgress)?;
+//!
+//! let index = Index::open(&path)?; // memory-mapped, checked once
+//! let mut query = Vec::new();
+//! corpus.query(0, &mut query);
+//! let hits = index.search(&query, &SearchParams::for_k(3))?;
+//! assert_eq!(hits.len(), 3);
+//! println!("{} {:.3}", index.doc_id(hits[0].doc), hits[0].score);
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
 #[cfg(target_endian = "big")]

@@ -50,6 +50,23 @@ impl Default for SyntheticConfig {
     }
 }
 
+impl SyntheticConfig {
+    /// A tiny corpus for examples and format tests: 40 documents of about 8 tokens at
+    /// dim 16 over 8 topics (index it with 16 centroids).
+    pub fn small() -> Self {
+        SyntheticConfig {
+            docs: 40,
+            tokens: 8,
+            dim: 16,
+            topics: 8,
+            words_per_topic: 4,
+            query_tokens: 4,
+            seed: 3,
+            ..SyntheticConfig::default()
+        }
+    }
+}
+
 /// A deterministic synthetic corpus and query set.
 #[derive(Debug, Clone)]
 pub struct Synthetic {

@@ -367,16 +367,7 @@ fn manifest_never_panics() {
 
 /// A 40-document index (dim 16, kept embeddings) built once per process.
 fn small_index(dir: &Path) {
-    let synthetic = Synthetic::new(SyntheticConfig {
-        docs: 40,
-        tokens: 8,
-        dim: 16,
-        topics: 8,
-        words_per_topic: 4,
-        query_tokens: 4,
-        seed: 3,
-        ..SyntheticConfig::default()
-    });
+    let synthetic = Synthetic::new(SyntheticConfig::small());
     let config = BuildConfig {
         num_centroids: Some(16),
         keep_embeddings: true,

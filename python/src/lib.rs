@@ -3,8 +3,8 @@
 //!
 //! Each Python method is one Rust method here that converts its arguments (numpy
 //! arrays read in place where the layout allows), releases the GIL around the Rust
-//! work ([`errors::detached`], which also turns a panic into an exception), and maps
-//! the crate's error enum to Python exceptions in one place ([`errors`]).
+//! work (`errors::detached`, which also turns a panic into an exception), and maps
+//! the crate's error enum to Python exceptions in one place (`errors`).
 //! The pure-Python half (`python/tartan/`) re-exports these and adds the PyLate
 //! adapter.
 

@@ -56,32 +56,12 @@ pub(crate) fn nearest(points: &[f32], targets: Targets<'_>, ids: &mut [u32], sco
         });
 }
 
-/// Best centroid id and score of each point of one block, on the calling thread.
-pub(crate) fn nearest_block(
+/// Best centroid id and score of each point of one block, on the calling thread
+/// (compiled for AVX2 + FMA too, so the argmax and the direct loop use 8-wide registers).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+pub(crate) fn nearest_block<'a>(
     points: &[f32],
-    targets: Targets<'_>,
-    ids: &mut [u32],
-    scores: &mut [f32],
-    scratch: &mut Scratch,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        return unsafe { nearest_block_avx2(points, targets, ids, scores, scratch) };
-    }
-    nearest_block_generic(points, targets, ids, scores, scratch)
-}
-
-/// [`nearest_block_generic`] compiled for AVX2 + FMA, so that the argmax and the direct
-/// loop (inlined into it) use 8-wide registers. faer dispatches on its own.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn nearest_block_avx2(
-    points: &[f32],
-    targets: Targets<'_>,
+    targets: Targets<'a>,
     ids: &mut [u32],
     scores: &mut [f32],
     scratch: &mut Scratch,

@@ -124,8 +124,8 @@ mod tests {
     #[test]
     fn explicit_dir_wins() {
         assert_eq!(
-            root(Some(Path::new("/tmp/x"))).unwrap(),
-            PathBuf::from("/tmp/x")
+            root(Some(Path::new("some/cache"))).unwrap(),
+            PathBuf::from("some/cache")
         );
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! Exit codes: 0 success, 1 a runtime error (printed as one line on stderr, with
 //! the backtrace only under `--verbose` or `RUST_BACKTRACE`), 2 a usage error.
+// The doc comments of the commands' arguments are their --help text (clap), written for
+// a terminal: `[n_docs]` is a shape and `<TAB>` a key, not a link or an HTML tag.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod args;
 mod cache;
@@ -11,7 +14,6 @@ mod docstore;
 mod latency;
 mod metrics;
 mod model;
-mod npy;
 mod progress;
 mod results;
 mod server;

@@ -23,6 +23,8 @@
 //! `--kmeans-points` sets the k-means sample (the build before issue 15 trained on
 //! every embedding: pass a number at least the corpus size). The last line is one JSON
 //! object with every figure.
+// Argument doc comments are --help text (clap): `[n_docs]` is a shape, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

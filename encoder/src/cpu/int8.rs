@@ -117,10 +117,6 @@ mod kernel {
 
     use super::{Int8Rows, Int8Weight, TILE};
 
-    /// Rows and tiles per block: 4 x 4 accumulators of 16 columns.
-    const MR: usize = 4;
-    const NT: usize = 4;
-
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn matmul(
         w: &Int8Weight,
@@ -130,35 +126,7 @@ mod kernel {
         n: usize,
         cols: Range<usize>,
     ) {
-        let (t0, t1) = (cols.start / TILE, cols.end.div_ceil(TILE));
-        let mut t = t0;
-        while t < t1 {
-            let nt = (t1 - t).min(NT);
-            let mut r = 0;
-            while r < rows {
-                let mr = (rows - r).min(MR);
-                match (mr, nt) {
-                    (4, 4) => block::<4, 4>(w, x, r, t, dst, n),
-                    (4, 3) => block::<4, 3>(w, x, r, t, dst, n),
-                    (4, 2) => block::<4, 2>(w, x, r, t, dst, n),
-                    (4, 1) => block::<4, 1>(w, x, r, t, dst, n),
-                    (3, 4) => block::<3, 4>(w, x, r, t, dst, n),
-                    (3, 3) => block::<3, 3>(w, x, r, t, dst, n),
-                    (3, 2) => block::<3, 2>(w, x, r, t, dst, n),
-                    (3, 1) => block::<3, 1>(w, x, r, t, dst, n),
-                    (2, 4) => block::<2, 4>(w, x, r, t, dst, n),
-                    (2, 3) => block::<2, 3>(w, x, r, t, dst, n),
-                    (2, 2) => block::<2, 2>(w, x, r, t, dst, n),
-                    (2, 1) => block::<2, 1>(w, x, r, t, dst, n),
-                    (1, 4) => block::<1, 4>(w, x, r, t, dst, n),
-                    (1, 3) => block::<1, 3>(w, x, r, t, dst, n),
-                    (1, 2) => block::<1, 2>(w, x, r, t, dst, n),
-                    _ => block::<1, 1>(w, x, r, t, dst, n),
-                }
-                r += mr;
-            }
-            t += nt;
-        }
+        for_each_block!(block, rows, cols, TILE, |r, t| (w, x, r, t, dst, n));
     }
 
     /// Rows `r..r + M`, tiles `t..t + T`.

@@ -8,6 +8,45 @@
 //! residual) are fused. Weights come straight from the memory-mapped safetensors file, in
 //! f32, or reduced to bf16 / int8 at load time (see [`Precision`]).
 
+/// The block loop both AVX-512 linear layers (bf16, int8) share: the output columns
+/// `$cols` (whole tiles of `$tile`) and rows `0..$rows` in blocks of up to 4 rows x 4
+/// tiles, each handed to `$block::<M, T>($args)` with `$r` / `$t` its first row and tile
+/// (the accumulators of a block are `M x T` registers, so M and T are constants).
+#[cfg(target_arch = "x86_64")]
+macro_rules! for_each_block {
+    ($block:ident, $rows:expr, $cols:expr, $tile:expr, |$r:ident, $t:ident| ($($arg:expr),*)) => {{
+        let (t0, t1) = ($cols.start / $tile, $cols.end.div_ceil($tile));
+        let mut $t = t0;
+        while $t < t1 {
+            let nt = (t1 - $t).min(4);
+            let mut $r = 0;
+            while $r < $rows {
+                let mr = ($rows - $r).min(4);
+                match (mr, nt) {
+                    (4, 4) => $block::<4, 4>($($arg),*),
+                    (4, 3) => $block::<4, 3>($($arg),*),
+                    (4, 2) => $block::<4, 2>($($arg),*),
+                    (4, 1) => $block::<4, 1>($($arg),*),
+                    (3, 4) => $block::<3, 4>($($arg),*),
+                    (3, 3) => $block::<3, 3>($($arg),*),
+                    (3, 2) => $block::<3, 2>($($arg),*),
+                    (3, 1) => $block::<3, 1>($($arg),*),
+                    (2, 4) => $block::<2, 4>($($arg),*),
+                    (2, 3) => $block::<2, 3>($($arg),*),
+                    (2, 2) => $block::<2, 2>($($arg),*),
+                    (2, 1) => $block::<2, 1>($($arg),*),
+                    (1, 4) => $block::<1, 4>($($arg),*),
+                    (1, 3) => $block::<1, 3>($($arg),*),
+                    (1, 2) => $block::<1, 2>($($arg),*),
+                    _ => $block::<1, 1>($($arg),*),
+                }
+                $r += mr;
+            }
+            $t += nt;
+        }
+    }};
+}
+
 mod attention;
 mod bert;
 mod bf16;

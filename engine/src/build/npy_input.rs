@@ -5,15 +5,14 @@
 use std::path::Path;
 use std::time::Instant;
 
-use memmap2::Mmap;
-
 use super::builder::{check_config, IndexBuilder};
 use super::config::{BuildConfig, BuildProgress, BuildReport};
 use super::pipeline::{build, Corpus, Source};
 use super::target::Target;
 use super::unit_norm::check_unit_norm;
 use crate::error::{EngineError, Result};
-use crate::format::npy::{map_file, parse_header, Dtype, NpyHeader};
+use crate::format::npy::Dtype;
+use crate::format::npy_input::NpyInput;
 
 /// Builds an index at `out_dir` from `embeddings` (`.npy`, float32 `[total, dim]`,
 /// C order) and `doclens` (`.npy`, int32 or int64 `[n_docs]`, summing to `total`).
@@ -34,40 +33,33 @@ pub fn build_from_npy(
     progress: &dyn BuildProgress,
 ) -> Result<BuildReport> {
     let started = Instant::now();
-    let (emb_map, emb_header) = open_input(embeddings)?;
-    let invalid = |path: &Path, reason: String| EngineError::InvalidInput {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let emb = NpyInput::open(embeddings)?;
+    let emb_header = emb.header();
     if emb_header.dtype != Dtype::F32 || emb_header.shape.len() != 2 {
-        return Err(invalid(
-            embeddings,
-            format!(
-                "expected a float32 [total, dim] array, found {} {:?}",
-                emb_header.dtype.descr(),
-                emb_header.shape
-            ),
-        ));
+        return Err(emb.invalid(format!(
+            "expected a float32 [total, dim] array, found {} {:?}",
+            emb_header.dtype.descr(),
+            emb_header.shape
+        )));
     }
     let (total, dim) = (emb_header.shape[0], emb_header.shape[1]);
     check_config(dim, &config)?;
 
-    let (len_map, len_header) = open_input(doclens)?;
-    let lengths = read_lengths(doclens, &len_map, &len_header)?;
+    let lens = NpyInput::open(doclens)?;
+    let lengths = lens.lengths()?;
     let mut doc_offsets = Vec::with_capacity(lengths.len() + 1);
     doc_offsets.push(0u64);
     for &l in &lengths {
         let end = doc_offsets[doc_offsets.len() - 1]
             .checked_add(l)
-            .ok_or_else(|| invalid(doclens, "lengths overflow".into()))?;
+            .ok_or_else(|| lens.invalid("lengths overflow"))?;
         doc_offsets.push(end);
     }
     let sum = doc_offsets[doc_offsets.len() - 1];
     if sum != total as u64 {
-        return Err(invalid(
-            doclens,
-            format!("lengths sum to {sum} but the embeddings hold {total} rows"),
-        ));
+        return Err(lens.invalid(format!(
+            "lengths sum to {sum} but the embeddings hold {total} rows"
+        )));
     }
     let ids = match ids {
         Some(ids) if ids.len() != lengths.len() => {
@@ -79,7 +71,7 @@ pub fn build_from_npy(
         None => (0..lengths.len()).map(|i| i.to_string()).collect(),
     };
 
-    let data = &emb_map[emb_header.data_offset..];
+    let data = emb.data();
     match bytemuck::try_cast_slice::<u8, f32>(data) {
         Ok(embeddings) => {
             check_unit_norm(embeddings, dim)
@@ -117,79 +109,6 @@ pub fn build_from_npy(
             builder.finish(progress)
         }
     }
-}
-
-/// Maps an input `.npy` and checks that it holds exactly what its header announces.
-fn open_input(path: &Path) -> Result<(Mmap, NpyHeader)> {
-    let map = map_file(path).map_err(|e| match e {
-        EngineError::MissingFile { path } => EngineError::InvalidInput {
-            path,
-            reason: "no such file".into(),
-        },
-        other => other,
-    })?;
-    let invalid = |reason: String| EngineError::InvalidInput {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let header = parse_header(&map).map_err(invalid)?;
-    let want = header
-        .data_len()
-        .ok_or_else(|| invalid("shape overflows".into()))?;
-    let have = map.len().saturating_sub(header.data_offset);
-    if have != want {
-        return Err(invalid(format!(
-            "shape {:?} needs {want} data bytes, the file holds {have}",
-            header.shape
-        )));
-    }
-    Ok((map, header))
-}
-
-/// Document lengths from an int32 / int64 (or unsigned) 1-D array.
-fn read_lengths(path: &Path, map: &Mmap, header: &NpyHeader) -> Result<Vec<u64>> {
-    let invalid = |reason: String| EngineError::InvalidInput {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if header.shape.len() != 1 {
-        return Err(invalid(format!(
-            "expected a 1-D array of lengths, found shape {:?}",
-            header.shape
-        )));
-    }
-    let data = &map[header.data_offset..];
-    let values: Vec<i128> = match header.dtype {
-        Dtype::I32 => data
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i128)
-            .collect(),
-        Dtype::I64 => data
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as i128)
-            .collect(),
-        Dtype::U32 => data
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")) as i128)
-            .collect(),
-        Dtype::U64 => data
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as i128)
-            .collect(),
-        other => {
-            return Err(invalid(format!(
-                "lengths must be int32 or int64, found {}",
-                other.descr()
-            )))
-        }
-    };
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            u64::try_from(v).map_err(|_| invalid(format!("negative length {v} at document {i}")))
-        })
-        .collect()
 }
 
 /// [`EngineError::NotUnitNorm`] for input row `row`, located in its document.

@@ -41,6 +41,7 @@ pub mod elias_fano;
 pub mod manifest;
 pub mod meta;
 pub mod npy;
+pub mod npy_input;
 pub mod table;
 
 /// `meta.json`

@@ -17,7 +17,7 @@
 //! the shape announces (no more, no less).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -322,10 +322,19 @@ pub fn header_bytes(dtype: Dtype, shape: &[usize], total: Option<usize>) -> Vec<
     out
 }
 
-/// Streams an array of known shape to a file: header first, then the data in pieces.
+/// Header length of files whose number of rows is patched in at the end: room for
+/// any shape, and a multiple of [`HEADER_ALIGN`].
+const ROWS_HEADER_LEN: usize = 128;
+
+/// Streams an array to a file: header first, then the data in pieces. The shape is
+/// either known up front ([`NpyWriter::create`]) or all but the number of rows
+/// ([`NpyWriter::create_rows`], counted as rows are written).
 pub struct NpyWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    dtype: Dtype,
+    /// `Some(row shape)` when the number of rows is counted rather than given.
+    rows_of: Option<Vec<usize>>,
     expected: u64,
     written: u64,
 }
@@ -342,9 +351,41 @@ impl NpyWriter {
         Ok(NpyWriter {
             path: path.to_path_buf(),
             out,
+            dtype,
+            rows_of: None,
             expected: (elements * dtype.size()) as u64,
             written: 0,
         })
+    }
+
+    /// Creates `path` for a `dtype` array of rows of `row_shape` (`[]`: a vector)
+    /// whose number is not known yet: the header is written at a fixed length and
+    /// [`finish`](Self::finish) patches the row count into it.
+    pub fn create_rows(path: &Path, dtype: Dtype, row_shape: &[usize]) -> Result<Self> {
+        let file = File::create(path).map_err(|e| EngineError::io(path, e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut shape = vec![0];
+        shape.extend_from_slice(row_shape);
+        out.write_all(&header_bytes(dtype, &shape, Some(ROWS_HEADER_LEN)))
+            .map_err(|e| EngineError::io(path, e))?;
+        Ok(NpyWriter {
+            path: path.to_path_buf(),
+            out,
+            dtype,
+            rows_of: Some(row_shape.to_vec()),
+            expected: 0,
+            written: 0,
+        })
+    }
+
+    /// The number of whole rows written so far (of [`create_rows`](Self::create_rows);
+    /// for [`create`](Self::create), the elements written).
+    pub fn rows(&self) -> u64 {
+        let row_bytes = match &self.rows_of {
+            Some(row) => row.iter().product::<usize>() * self.dtype.size(),
+            None => self.dtype.size(),
+        };
+        self.written / row_bytes.max(1) as u64
     }
 
     /// Appends elements.
@@ -357,8 +398,28 @@ impl NpyWriter {
         Ok(())
     }
 
-    /// Flushes and syncs the file; fails if the data written does not fill the shape.
-    pub fn finish(self) -> Result<()> {
+    /// Flushes and syncs the file; fails if the data written does not fill the shape
+    /// (with [`create_rows`](Self::create_rows): a whole number of rows).
+    pub fn finish(mut self) -> Result<()> {
+        if let Some(row) = &self.rows_of {
+            let row_bytes = (row.iter().product::<usize>() * self.dtype.size()) as u64;
+            if row_bytes > 0 && self.written % row_bytes != 0 {
+                return Err(EngineError::InvalidConfig {
+                    reason: format!(
+                        "{}: {} data bytes are not a whole number of rows of {row:?}",
+                        self.path.display(),
+                        self.written
+                    ),
+                });
+            }
+            let mut shape = vec![self.rows() as usize];
+            shape.extend_from_slice(row);
+            let header = header_bytes(self.dtype, &shape, Some(ROWS_HEADER_LEN));
+            let io = |e| EngineError::io(&self.path, e);
+            self.out.seek(SeekFrom::Start(0)).map_err(io)?;
+            self.out.write_all(&header).map_err(io)?;
+            self.expected = self.written;
+        }
         if self.written != self.expected {
             return Err(EngineError::InvalidConfig {
                 reason: format!(
@@ -515,6 +576,28 @@ mod tests {
         let bytes = header_bytes(Dtype::F32, &[123_456_789, 128], Some(128));
         assert_eq!(bytes.len(), 128);
         assert_eq!(parse_header(&bytes).unwrap().shape, vec![123_456_789, 128]);
+    }
+
+    #[test]
+    fn row_writer_counts_rows_and_patches_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.npy");
+        let mut w = NpyWriter::create_rows(&path, Dtype::F32, &[2]).unwrap();
+        w.write(&[1.0f32, 2.0]).unwrap();
+        w.write(&[3.0f32, 4.0, 5.0, 6.0]).unwrap();
+        assert_eq!(w.rows(), 3);
+        w.finish().unwrap();
+        let a = MappedArray::<f32>::open(&path, &[None, Some(2)]).unwrap();
+        assert_eq!(a.shape(), &[3, 2]);
+        assert_eq!(a.as_slice(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+
+        let mut w = NpyWriter::create_rows(&path, Dtype::F32, &[2]).unwrap();
+        w.write(&[1.0f32, 2.0, 3.0]).unwrap();
+        assert!(w
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("whole number of rows"));
     }
 
     #[test]

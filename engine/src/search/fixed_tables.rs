@@ -92,7 +92,9 @@ impl FixedTables {
     }
 }
 
-/// [`fixed_max_any`] compiled for AVX-512BW, AVX2 or the baseline, chosen at run time.
+/// [`fixed_max_any`] compiled for AVX-512 (with BW), AVX2 or the baseline, chosen at run
+/// time.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2"))]
 fn fixed_max(
     scores: &[i16],
     fused: &[i16],
@@ -102,41 +104,6 @@ fn fixed_max(
     bpe: usize,
     maxes: &mut [i16],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw")]
-        unsafe fn avx512(
-            scores: &[i16],
-            fused: &[i16],
-            nq: usize,
-            ids: &[u32],
-            codes: &[u8],
-            bpe: usize,
-            maxes: &mut [i16],
-        ) {
-            fixed_max_any(scores, fused, nq, ids, codes, bpe, maxes)
-        }
-        #[target_feature(enable = "avx2")]
-        unsafe fn avx2(
-            scores: &[i16],
-            fused: &[i16],
-            nq: usize,
-            ids: &[u32],
-            codes: &[u8],
-            bpe: usize,
-            maxes: &mut [i16],
-        ) {
-            fixed_max_any(scores, fused, nq, ids, codes, bpe, maxes)
-        }
-        if std::arch::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: the CPU has AVX-512F and AVX-512BW (checked above).
-            return unsafe { avx512(scores, fused, nq, ids, codes, bpe, maxes) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked above).
-            return unsafe { avx2(scores, fused, nq, ids, codes, bpe, maxes) };
-        }
-    }
     fixed_max_any(scores, fused, nq, ids, codes, bpe, maxes)
 }
 

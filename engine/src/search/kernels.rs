@@ -6,8 +6,10 @@
 //! all lanes at once:
 //! a query's lanes are processed in blocks of 32, 16, 8 and 1, each block's
 //! accumulator a fixed-size array the compiler holds in vector registers. Each
-//! kernel is compiled three times (AVX-512, AVX2 and the baseline) and chosen at run
-//! time; every variant adds in the same order, so all three give the same bits.
+//! kernel is compiled three times (AVX-512, AVX2 and the baseline) by the
+//! `multiversion` attribute and chosen once at run time (each calls an
+//! `#[inline(always)]` body, so every copy gets its instruction set's vector width);
+//! every variant adds in the same order, so all three give the same bits.
 
 /// A lane value the centroid interaction takes maxima of: `f32` scores, or `i8`
 /// scores quantised for the pruned stage.
@@ -36,37 +38,6 @@ impl Lane for i8 {
     }
 }
 
-/// Defines `pub(crate) fn $name(args)` calling `$any(args)` compiled three times, for
-/// AVX-512, for AVX2 and for the baseline, and chosen at run time (`$any` is
-/// `#[inline(always)]`, so each copy gets its instruction set's vector width).
-macro_rules! dispatch {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $any:path) => {
-        $(#[$doc])*
-        pub(crate) fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                unsafe fn avx512($($arg: $ty),*) {
-                    $any($($arg),*)
-                }
-                #[target_feature(enable = "avx2")]
-                unsafe fn avx2($($arg: $ty),*) {
-                    $any($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F (checked above).
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2 (checked above).
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $any($($arg),*)
-        }
-    };
-}
-
 /// Runs `$f::<$g W>(.., at, ..)` over lane blocks covering `0..$nq`: widths 32, 16, 8
 /// and 1 (a macro rather than a closure, so the block functions inline into each
 /// `target_feature` variant and get its vector width).
@@ -93,18 +64,20 @@ macro_rules! over_blocks {
     }};
 }
 
-dispatch! {
-    /// `maxes[i] = max(maxes[i], table[c * nq + i])` over the centroid ids `ids` (each
-    /// below the number of rows of `table`): the centroid interaction of one document.
-    /// Rows of pruned centroids are zero in the pruned stage's table, so with maxima
-    /// starting at 0 they change nothing and need no branch; a repeated id is read
-    /// again rather than tested for (a maximum is idempotent, a branch would mispredict).
-    fn centroid_max(ids: &[u32], table: &[f32], nq: usize, maxes: &mut [f32]) => centroid_max_any::<f32>
+/// `maxes[i] = max(maxes[i], table[c * nq + i])` over the centroid ids `ids` (each
+/// below the number of rows of `table`): the centroid interaction of one document.
+/// Rows of pruned centroids are zero in the pruned stage's table, so with maxima
+/// starting at 0 they change nothing and need no branch; a repeated id is read
+/// again rather than tested for (a maximum is idempotent, a branch would mispredict).
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+pub(crate) fn centroid_max(ids: &[u32], table: &[f32], nq: usize, maxes: &mut [f32]) {
+    centroid_max_any::<f32>(ids, table, nq, maxes)
 }
 
-dispatch! {
-    /// [`centroid_max`] over `i8` rows (the pruned stage's quantised table).
-    fn centroid_max_i8(ids: &[u32], table: &[i8], nq: usize, maxes: &mut [i8]) => centroid_max_any::<i8>
+/// [`centroid_max`] over `i8` rows (the pruned stage's quantised table).
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+pub(crate) fn centroid_max_i8(ids: &[u32], table: &[i8], nq: usize, maxes: &mut [i8]) {
+    centroid_max_any::<i8>(ids, table, nq, maxes)
 }
 
 #[inline(always)]
@@ -132,21 +105,22 @@ fn centroid_max_block<T: Lane, const W: usize>(
     *out = m;
 }
 
-dispatch! {
-    /// Implicit-decompression MaxSim of one document: for each query token `i`,
-    /// `maxes[i] = max over embeddings e of S[c_e][i] + Σ_pos fused[pos][code_e[pos]][i]`,
-    /// where `ids` are the embeddings' centroids, `codes` their residual codes
-    /// (`bpe` bytes each), `scores` is `S` (`k x nq`) and `fused` the interleaved lookup
-    /// tables (`[pos][byte][i]`). `maxes` is overwritten (with -inf for an empty document).
-    fn implicit_max(
-        scores: &[f32],
-        fused: &[f32],
-        nq: usize,
-        ids: &[u32],
-        codes: &[u8],
-        bpe: usize,
-        maxes: &mut [f32]
-    ) => implicit_max_any
+/// Implicit-decompression MaxSim of one document: for each query token `i`,
+/// `maxes[i] = max over embeddings e of S[c_e][i] + Σ_pos fused[pos][code_e[pos]][i]`,
+/// where `ids` are the embeddings' centroids, `codes` their residual codes
+/// (`bpe` bytes each), `scores` is `S` (`k x nq`) and `fused` the interleaved lookup
+/// tables (`[pos][byte][i]`). `maxes` is overwritten (with -inf for an empty document).
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+pub(crate) fn implicit_max(
+    scores: &[f32],
+    fused: &[f32],
+    nq: usize,
+    ids: &[u32],
+    codes: &[u8],
+    bpe: usize,
+    maxes: &mut [f32],
+) {
+    implicit_max_any(scores, fused, nq, ids, codes, bpe, maxes)
 }
 
 #[inline(always)]
@@ -196,10 +170,11 @@ fn implicit_max_block<const W: usize>(
     maxes[at..at + W].copy_from_slice(&m);
 }
 
-dispatch! {
-    /// `out[r * dim + d] = codes[r * dim + d] * scales[r]`: rows of the 8-bit centroid
-    /// table widened to f32 (`out` holds `scales.len() * dim` values).
-    fn widen_rows(codes: &[i8], scales: &[f32], dim: usize, out: &mut [f32]) => widen_rows_any
+/// `out[r * dim + d] = codes[r * dim + d] * scales[r]`: rows of the 8-bit centroid
+/// table widened to f32 (`out` holds `scales.len() * dim` values).
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+pub(crate) fn widen_rows(codes: &[i8], scales: &[f32], dim: usize, out: &mut [f32]) {
+    widen_rows_any(codes, scales, dim, out)
 }
 
 #[inline(always)]

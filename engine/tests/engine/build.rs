@@ -1,6 +1,7 @@
 //! Building: round trips, numpy input, atomic publication, overwriting.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 
 use tartan_engine::format::elias_fano;
 use tartan_engine::format::npy::write_array;
@@ -109,64 +110,36 @@ fn npy_input_errors_name_the_file() {
     let lengths = base.join("lens.npy");
     write_array(&emb, &[6, 8], &[0.5f32; 48]).unwrap();
     write_array(&lengths, &[2], &[2i64, 3]).unwrap();
-    let err = build_from_npy(
-        &emb,
-        &lengths,
-        None,
-        &base.join("a"),
-        BuildConfig::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let out = base.join("a");
+    let build = |emb: &Path, lengths: &Path| {
+        build_from_npy(
+            emb,
+            lengths,
+            None,
+            &out,
+            BuildConfig::default(),
+            &NoProgress,
+        )
+        .unwrap_err()
+    };
+    let err = build(&emb, &lengths);
     assert!(
         matches!(&err, EngineError::InvalidInput { path, .. } if path == &lengths),
         "{err}"
     );
     write_array(&lengths, &[2], &[7i64, -1]).unwrap();
-    let err = build_from_npy(
-        &emb,
-        &lengths,
-        None,
-        &base.join("a"),
-        BuildConfig::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = build(&emb, &lengths);
     assert!(err.to_string().contains("negative"), "{err}");
     write_array(&lengths, &[2], &[3.0f32, 3.0]).unwrap();
-    let err = build_from_npy(
-        &emb,
-        &lengths,
-        None,
-        &base.join("a"),
-        BuildConfig::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = build(&emb, &lengths);
     assert!(err.to_string().contains("int32 or int64"), "{err}");
     write_array(&emb, &[48], &[0.5f32; 48]).unwrap();
-    let err = build_from_npy(
-        &emb,
-        &lengths,
-        None,
-        &base.join("a"),
-        BuildConfig::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = build(&emb, &lengths);
     assert!(
         matches!(&err, EngineError::InvalidInput { path, .. } if path == &emb),
         "{err}"
     );
-    let err = build_from_npy(
-        &base.join("none.npy"),
-        &lengths,
-        None,
-        &base.join("a"),
-        BuildConfig::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = build(&base.join("none.npy"), &lengths);
     assert!(err.to_string().contains("none.npy"), "{err}");
     assert!(!base.join("a").exists());
 }

@@ -66,16 +66,7 @@ pub fn fixture() -> &'static Fixture {
 
 /// A small index (dim 16, 40 documents) for format and edge-case tests.
 pub fn small_index(dir: &Path, config: BuildConfig) -> (Synthetic, BuildReport) {
-    let synthetic = Synthetic::new(SyntheticConfig {
-        docs: 40,
-        tokens: 8,
-        dim: 16,
-        topics: 8,
-        words_per_topic: 4,
-        query_tokens: 4,
-        seed: 3,
-        ..SyntheticConfig::default()
-    });
+    let synthetic = Synthetic::new(SyntheticConfig::small());
     let config = BuildConfig {
         num_centroids: Some(16),
         ..config

@@ -123,23 +123,7 @@ impl ProductCodec {
 
     /// Codes one residual: the nearest codebook entry of every sub-vector.
     pub(crate) fn encode_into(&self, residual: &[f32], out: &mut [u8]) {
-        #[cfg(target_arch = "x86_64")]
-        if crate::simd::has_avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { self.encode_avx2(residual, out) };
-        }
-        self.encode_generic(residual, out)
-    }
-
-    /// [`ProductCodec::encode_generic`] compiled for AVX2 + FMA: 8 codebook entries a
-    /// register.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn encode_avx2(&self, residual: &[f32], out: &mut [u8]) {
-        self.encode_generic(residual, out)
+        encode_dispatch(self, residual, out)
     }
 
     #[inline(always)]
@@ -191,6 +175,14 @@ impl ProductCodec {
             *o = winner.0 as u8;
         }
     }
+}
+
+/// [`ProductCodec::encode_generic`] compiled for AVX2 + FMA (8 codebook entries a
+/// register) and for the baseline, chosen at run time (`multiversion` cannot take
+/// `self`, hence a free function).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn encode_dispatch(codec: &ProductCodec, residual: &[f32], out: &mut [u8]) {
+    codec.encode_generic(residual, out)
 }
 
 impl SlotTables for ProductCodec {

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use tartan_engine::format::npy_input::NpyInput;
 use tartan_engine::IndexWriter;
 
 use crate::args::EncoderArgs;
 use crate::corpus::TextSource;
 use crate::progress::{bar, BuildBars};
-use crate::{model, npy, Globals};
+use crate::{model, Globals};
 
 /// Add documents to an index (one commit; readers see all of them or none).
 ///
@@ -152,34 +153,31 @@ fn read_embeddings(
     ids: &Path,
     dim: usize,
 ) -> Result<(Vec<String>, Vec<f32>, Vec<usize>)> {
-    let emb = npy::read_f32(e)?;
-    if emb.shape.len() != 2 || emb.shape[1] != dim {
+    let emb = NpyInput::open(e)?;
+    if emb.shape().len() != 2 || emb.shape()[1] != dim {
         bail!(
             "{}: expected float32 [total, {dim}], found shape {:?}",
             e.display(),
-            emb.shape
+            emb.shape()
         );
     }
-    let lens = npy::read_i64(l)?;
-    let mut doclens = Vec::with_capacity(lens.data.len());
-    for (i, &n) in lens.data.iter().enumerate() {
-        if n < 0 {
-            bail!("{}: negative length {n} at document {i}", l.display());
-        }
-        doclens.push(n as usize);
-    }
+    let doclens: Vec<usize> = NpyInput::open(l)?
+        .lengths()?
+        .into_iter()
+        .map(|n| n as usize)
+        .collect();
     let ids = crate::cmd::index::read_ids(ids)?;
     if ids.len() != doclens.len() {
         bail!("{} ids for {} document lengths", ids.len(), doclens.len());
     }
     let total: usize = doclens.iter().sum();
-    if total != emb.shape[0] {
+    if total != emb.shape()[0] {
         bail!(
             "{}: lengths sum to {total} but {} holds {} rows",
             l.display(),
             e.display(),
-            emb.shape[0]
+            emb.shape()[0]
         );
     }
-    Ok((ids, emb.data, doclens))
+    Ok((ids, emb.f32s()?.into_owned(), doclens))
 }

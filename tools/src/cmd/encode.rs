@@ -3,14 +3,14 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tartan_engine::format::npy::{write_array, Dtype, NpyWriter};
 
 use crate::args::EncoderArgs;
 use crate::corpus::{TextItem, TextSource};
-use crate::npy::{self, NpyWriter};
 use crate::progress::bar;
 use crate::{model, Globals};
 
@@ -84,7 +84,7 @@ pub fn run(args: EncodeArgs, globals: Globals) -> Result<()> {
     let mut count = 0usize;
     if args.as_queries {
         let qlen = encoder.query_length();
-        let mut out = NpyWriter::<f32>::create(&args.embeddings, &[qlen, dim])?;
+        let mut out = RowFile::create(&args.embeddings, &[qlen, dim])?;
         loop {
             chunk.clear();
             chunk.extend(items.by_ref().take(batch * 8).collect::<Result<Vec<_>>>()?);
@@ -119,7 +119,7 @@ pub fn run(args: EncodeArgs, globals: Globals) -> Result<()> {
         );
     } else {
         let doclens_path = args.doclens.as_ref().context("documents need --doclens")?;
-        let mut out = NpyWriter::<f32>::create(&args.embeddings, &[dim])?;
+        let mut out = RowFile::create(&args.embeddings, &[dim])?;
         let mut doclens: Vec<i64> = Vec::new();
         loop {
             chunk.clear();
@@ -143,7 +143,7 @@ pub fn run(args: EncodeArgs, globals: Globals) -> Result<()> {
         }
         let tokens = out.rows();
         out.finish()?;
-        npy::write(doclens_path, &[doclens.len()], &doclens)?;
+        write_array(doclens_path, &[doclens.len()], &doclens)?;
         progress.finish();
         eprintln!(
             "encoded {count} documents, {tokens} token vectors -> {} [{tokens}, {dim}], {} [{count}]",
@@ -155,4 +155,47 @@ pub fn run(args: EncodeArgs, globals: Globals) -> Result<()> {
         w.flush()?;
     }
     Ok(())
+}
+
+/// A float32 `.npy` of rows written under a temporary name beside `path` and renamed
+/// into place by [`RowFile::finish`], so an interrupted run never leaves a file that
+/// looks complete.
+struct RowFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    out: NpyWriter,
+}
+
+impl RowFile {
+    fn create(path: &Path, row_shape: &[usize]) -> Result<RowFile> {
+        let name = path
+            .file_name()
+            .with_context(|| format!("{} is not a file name", path.display()))?;
+        let tmp = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+        let out = NpyWriter::create_rows(&tmp, Dtype::F32, row_shape)?;
+        Ok(RowFile {
+            tmp,
+            path: path.to_path_buf(),
+            out,
+        })
+    }
+
+    fn write(&mut self, rows: &[f32]) -> Result<()> {
+        Ok(self.out.write(rows)?)
+    }
+
+    fn rows(&self) -> u64 {
+        self.out.rows()
+    }
+
+    fn finish(self) -> Result<()> {
+        self.out.finish()?;
+        std::fs::rename(&self.tmp, &self.path).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.path.display()
+            )
+        })
+    }
 }

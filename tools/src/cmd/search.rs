@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use clap::Args;
+use tartan_engine::format::npy_input::NpyInput;
 use tartan_engine::{Index, SearchHit, SearchParams};
 
 use crate::args::{EncoderArgs, SearchParamArgs};
 use crate::corpus::{read_queries, TextItem};
 use crate::docstore::DocStore;
 use crate::results::{self, Format, Hit, QueryResults};
-use crate::{model, npy, Globals};
+use crate::{model, Globals};
 
 /// Search an index.
 ///
@@ -205,14 +206,14 @@ pub fn to_hits(index: &Index, hits: &[SearchHit], docs: Option<&DocStore>) -> Re
 /// Reads Q.npy: [n, query_len, dim] (or one query as [query_len, dim]), one flat
 /// `query_len x dim` buffer per query.
 pub fn read_query_embeddings(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>> {
-    let array = npy::read_f32(path)?;
-    let (n, len, d) = match array.shape[..] {
+    let array = NpyInput::open(path)?;
+    let (n, len, d) = match array.shape()[..] {
         [n, len, d] => (n, len, d),
         [len, d] => (1, len, d),
         _ => anyhow::bail!(
             "{}: expected shape [n_queries, query_len, dim], found {:?}",
             path.display(),
-            array.shape
+            array.shape()
         ),
     };
     ensure!(
@@ -222,7 +223,7 @@ pub fn read_query_embeddings(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>> {
     );
     ensure!(len > 0, "{}: queries have no tokens", path.display());
     Ok(array
-        .data
+        .f32s()?
         .chunks_exact(len * d)
         .take(n)
         .map(<[f32]>::to_vec)

@@ -1,8 +1,10 @@
 //! Helpers shared by the end-to-end tests: running the binary, synthetic
-//! embeddings, a tiny .npy writer, the shared data directory.
+//! embeddings written as .npy files (by the engine's writer), the shared data directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use tartan_engine::format::npy::write_array;
 
 /// The `tartan` binary under test.
 pub fn tartan() -> Command {
@@ -122,21 +124,13 @@ impl Synthetic {
         let e = dir.join("E.npy");
         let l = dir.join("L.npy");
         let ids = dir.join("ids.txt");
-        write_npy(
+        write_array(
             &e,
-            "<f4",
             &[self.embeddings.len() / self.dim, self.dim],
-            |out| {
-                self.embeddings
-                    .iter()
-                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
-            },
-        );
-        write_npy(&l, "<i8", &[self.doclens.len()], |out| {
-            self.doclens
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
-        });
+            &self.embeddings,
+        )
+        .unwrap();
+        write_array(&l, &[self.doclens.len()], &self.doclens).unwrap();
         std::fs::write(&ids, self.ids.join("\n") + "\n").unwrap();
         (e, l, ids)
     }
@@ -148,32 +142,17 @@ fn noisy(topic: &[f32], noise: f32, rng: &mut Rng) -> Vec<f32> {
     v
 }
 
-/// Writes a .npy file the way numpy does (version 1.0, header padded to 64).
-pub fn write_npy(path: &Path, descr: &str, shape: &[usize], fill: impl FnOnce(&mut Vec<u8>)) {
-    let shape_text = if shape.len() == 1 {
-        format!("({},)", shape[0])
-    } else {
-        format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}")
-            .into_bytes();
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(b' ');
-    }
-    header.push(b'\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(&header);
-    fill(&mut bytes);
-    std::fs::write(path, bytes).unwrap();
+/// `BEFORE --embeddings E --doclens L --ids IDS AFTER`: the arguments of a command over
+/// the files [`Synthetic::write`] made (or names).
+pub fn with_npy<'a>(
+    before: &[&'a str],
+    [e, l, ids]: [&'a str; 3],
+    after: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = before.to_vec();
+    args.extend(["--embeddings", e, "--doclens", l, "--ids", ids]);
+    args.extend_from_slice(after);
+    args
 }
 
 /// Writes queries (each `[tokens][dim]`, same token count) as Q.npy.
@@ -181,34 +160,29 @@ pub fn write_queries(path: &Path, queries: &[Vec<Vec<f32>>]) {
     let n = queries.len();
     let len = queries[0].len();
     let dim = queries[0][0].len();
-    write_npy(path, "<f4", &[n, len, dim], |out| {
-        for q in queries {
-            for t in q {
-                t.iter()
-                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
-            }
-        }
-    });
+    let flat: Vec<f32> = queries.iter().flatten().flatten().copied().collect();
+    write_array(path, &[n, len, dim], &flat).unwrap();
 }
 
 /// Builds an index from synthetic embeddings into `dir/index`.
 pub fn synthetic_index(dir: &Path, data: &Synthetic) -> PathBuf {
     let (e, l, ids) = data.write(dir);
     let out = dir.join("index");
-    run_ok(&[
-        "index",
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--ids",
-        ids.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--centroids",
-        "64",
-        "--keep-embeddings",
-        "--quiet",
-    ]);
+    run_ok(&with_npy(
+        &["index"],
+        [
+            e.to_str().unwrap(),
+            l.to_str().unwrap(),
+            ids.to_str().unwrap(),
+        ],
+        &[
+            "--out",
+            out.to_str().unwrap(),
+            "--centroids",
+            "64",
+            "--keep-embeddings",
+            "--quiet",
+        ],
+    ));
     out
 }

@@ -1,6 +1,8 @@
 //! The numpy path: index and search precomputed embeddings, no model needed.
 
-use super::common::{run_err, run_ok, synthetic_index, write_npy, write_queries, Synthetic};
+use tartan_engine::format::npy::write_array;
+
+use super::common::{run_err, run_ok, synthetic_index, write_queries, Synthetic};
 
 #[test]
 fn index_and_search_npy_embeddings() {
@@ -80,9 +82,7 @@ fn query_embeddings_of_the_wrong_dim_are_refused() {
     let data = Synthetic::new(60, 16, 3);
     let index = synthetic_index(dir.path(), &data);
     let q = dir.path().join("Q.npy");
-    write_npy(&q, "<f4", &[1, 4, 8], |out| {
-        out.extend(std::iter::repeat_n(0u8, 4 * 4 * 8))
-    });
+    write_array(&q, &[1, 4, 8], &[0f32; 32]).unwrap();
     let out = run_err(&[
         "search",
         "--index",
@@ -108,10 +108,7 @@ fn doclens_that_do_not_add_up_are_an_error() {
     let data = Synthetic::new(10, 16, 5);
     let (e, _, _) = data.write(dir.path());
     let l = dir.path().join("bad.npy");
-    write_npy(&l, "<i8", &[2], |out| {
-        out.extend_from_slice(&3i64.to_le_bytes());
-        out.extend_from_slice(&4i64.to_le_bytes());
-    });
+    write_array(&l, &[2], &[3i64, 4]).unwrap();
     let out_dir = dir.path().join("idx");
     let out = run_err(&[
         "index",

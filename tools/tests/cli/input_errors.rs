@@ -4,7 +4,9 @@
 
 use serde_json::json;
 
-use super::common::{run_err, synthetic_index, tartan, write_npy, write_queries, Synthetic};
+use tartan_engine::format::npy::write_array;
+
+use super::common::{run_err, synthetic_index, tartan, with_npy, write_queries, Synthetic};
 use super::server::{post, start_with};
 
 fn stderr_of(out: &std::process::Output) -> String {
@@ -118,25 +120,19 @@ fn embeddings_that_are_not_unit_norm_are_refused_naming_the_row() {
     let data = Synthetic::new(6, 16, 5);
     let (e, l, ids) = data.write(dir.path());
     let out = dir.path().join("index");
-    let index_args = [
-        "index",
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--ids",
-        ids.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ];
+    let index_args = with_npy(
+        &["index"],
+        [
+            e.to_str().unwrap(),
+            l.to_str().unwrap(),
+            ids.to_str().unwrap(),
+        ],
+        &["--out", out.to_str().unwrap(), "--quiet"],
+    );
     let rows = data.embeddings.len() / 16;
     // Every embedding scaled by 10: the first row is named.
-    write_npy(&e, "<f4", &[rows, 16], |b| {
-        data.embeddings
-            .iter()
-            .for_each(|x| b.extend_from_slice(&(x * 10.0).to_le_bytes()))
-    });
+    let scaled: Vec<f32> = data.embeddings.iter().map(|x| x * 10.0).collect();
+    write_array(&e, &[rows, 16], &scaled).unwrap();
     let err = stderr_of(&run_err(&index_args));
     assert!(
         err.contains("embedding row 0 (document \"doc-0\", token 0)") && err.contains("not 1"),
@@ -144,12 +140,13 @@ fn embeddings_that_are_not_unit_norm_are_refused_naming_the_row() {
     );
     // One all-zero row: the second token of the second document.
     let zero = data.doclens[0] as usize + 1;
-    write_npy(&e, "<f4", &[rows, 16], |b| {
-        for (i, x) in data.embeddings.iter().enumerate() {
-            let x = if i / 16 == zero { 0.0 } else { *x };
-            b.extend_from_slice(&x.to_le_bytes());
-        }
-    });
+    let zeroed: Vec<f32> = data
+        .embeddings
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| if i / 16 == zero { 0.0 } else { x })
+        .collect();
+    write_array(&e, &[rows, 16], &zeroed).unwrap();
     let err = stderr_of(&run_err(&index_args));
     assert!(
         err.contains(&format!(

@@ -1,6 +1,6 @@
 //! The living index from the command line: add, delete, optimize, stats, verify.
 
-use super::common::{run_err, run_ok, synthetic_index, write_queries, Synthetic};
+use super::common::{run_err, run_ok, synthetic_index, with_npy, write_queries, Synthetic};
 
 fn stats(index: &str) -> serde_json::Value {
     let (stdout, _) = run_ok(&["stats", "--index", index, "--json"]);
@@ -40,17 +40,7 @@ fn add_delete_optimize_and_verify() {
         l.to_str().unwrap(),
         ids.to_str().unwrap(),
     );
-    let out = run_err(&[
-        "add",
-        "--index",
-        idx,
-        "--embeddings",
-        e,
-        "--doclens",
-        l,
-        "--ids",
-        ids,
-    ]);
+    let out = run_err(&with_npy(&["add", "--index", idx], [e, l, ids], &[]));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("doc-0"));
     assert_eq!(stats(idx)["generation"], 1);
@@ -58,18 +48,11 @@ fn add_delete_optimize_and_verify() {
     // New ids: one commit, one more segment.
     second.ids = (0..40).map(|d| format!("new-{d}")).collect();
     second.write(&batch_dir);
-    run_ok(&[
-        "add",
-        "--index",
-        idx,
-        "--embeddings",
-        e,
-        "--doclens",
-        l,
-        "--ids",
-        ids,
-        "--quiet",
-    ]);
+    run_ok(&with_npy(
+        &["add", "--index", idx],
+        [e, l, ids],
+        &["--quiet"],
+    ));
     let s = stats(idx);
     assert_eq!(
         (s["generation"].as_u64(), s["documents"].as_u64()),

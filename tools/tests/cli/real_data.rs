@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tartan_datasets::{evaluate, BeirDataset, Measure, Run};
 
-use super::common::{run_ok, shared_dir};
+use super::common::{run_ok, shared_dir, with_npy};
 
 /// A BEIR directory with the first `n_queries` judged test queries of SciFact,
 /// their relevant documents and the first `fillers` other documents.
@@ -238,19 +238,15 @@ fn eval_search_index_encode_on_scifact_subset() {
     let e = tmp.path().join("E.npy");
     let l = tmp.path().join("L.npy");
     let ids = tmp.path().join("ids.txt");
-    run_ok(&[
-        "encode",
-        tiny.to_str().unwrap(),
-        "--model",
-        model,
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--ids",
-        ids.to_str().unwrap(),
-        "--quiet",
-    ]);
+    run_ok(&with_npy(
+        &["encode", tiny.to_str().unwrap(), "--model", model],
+        [
+            e.to_str().unwrap(),
+            l.to_str().unwrap(),
+            ids.to_str().unwrap(),
+        ],
+        &["--quiet"],
+    ));
     let queries_txt = tmp.path().join("q.txt");
     std::fs::write(&queries_txt, format!("{query}\n")).unwrap();
     let q = tmp.path().join("Q.npy");
@@ -265,21 +261,22 @@ fn eval_search_index_encode_on_scifact_subset() {
         "--quiet",
     ]);
     let npy_index = tmp.path().join("from-npy");
-    run_ok(&[
-        "index",
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--ids",
-        ids.to_str().unwrap(),
-        "--out",
-        npy_index.to_str().unwrap(),
-        "--keep-embeddings",
-        "--centroids",
-        "8",
-        "--quiet",
-    ]);
+    run_ok(&with_npy(
+        &["index"],
+        [
+            e.to_str().unwrap(),
+            l.to_str().unwrap(),
+            ids.to_str().unwrap(),
+        ],
+        &[
+            "--out",
+            npy_index.to_str().unwrap(),
+            "--keep-embeddings",
+            "--centroids",
+            "8",
+            "--quiet",
+        ],
+    ));
     let ranking = |out: &str| -> Vec<(String, String)> {
         let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
         v["results"]
@@ -330,8 +327,8 @@ fn eval_search_index_encode_on_scifact_subset() {
 /// Recall@10 is measured against the exact top-10, as the ColBERTv2 / PLAID figures
 /// are (on SciFact: the 2-bit scalar codec's ceiling 0.840, next-plaid and PyLate's
 /// PLAID 0.822); PLAID may lose at most 0.02 of the ceiling's. (colbert-ai's own k = 10
-/// setting, nprobe 1 and ndocs 256, loses more on these tokens: see the README's engine
-/// section.)
+/// setting, nprobe 1 and ndocs 256, loses more on these tokens: see
+/// docs/benchmarks.md, "Search settings".)
 #[test]
 fn plaid_keeps_the_codec_ceiling_on_real_scifact_tokens() {
     let Some(shared) = shared_dir("plaid_keeps_the_codec_ceiling_on_real_scifact_tokens") else {

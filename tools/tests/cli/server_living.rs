@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::common::{run_ok, synthetic_index, tartan, Synthetic};
+use super::common::{run_ok, synthetic_index, tartan, with_npy, Synthetic};
 use super::server::{http, post, start_with};
 
 fn stats(addr: SocketAddr) -> Value {
@@ -65,18 +65,15 @@ fn a_read_only_server_follows_commits_and_refuses_writes() {
     more.ids = (0..10).map(|d| format!("more-{d}")).collect();
     let (e, l, ids) = more.write(&batch);
     let idx = index.to_str().unwrap();
-    run_ok(&[
-        "add",
-        "--index",
-        idx,
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--ids",
-        ids.to_str().unwrap(),
-        "--quiet",
-    ]);
+    run_ok(&with_npy(
+        &["add", "--index", idx],
+        [
+            e.to_str().unwrap(),
+            l.to_str().unwrap(),
+            ids.to_str().unwrap(),
+        ],
+        &["--quiet"],
+    ));
     wait_generation(addr, 2);
     assert_eq!(top_id(addr, &more.query(4, 8, 7)), "more-4");
     run_ok(&["delete", "--index", idx, "more-4"]);
