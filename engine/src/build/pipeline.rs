@@ -17,6 +17,7 @@ use crate::format::manifest::{sync_dir, Manifest, SEGMENTED_VERSION};
 use crate::format::meta::{BuildParams, FORMAT_NAME};
 use crate::format::npy::write_array;
 use crate::format::{CENTROIDS, CENTROID_SCALES, CODEBOOKS, CUTOFFS, EMBEDDINGS, WEIGHTS};
+use crate::stored::Rows;
 
 pub(crate) use super::segment_writer::Corpus;
 
@@ -39,6 +40,7 @@ pub(crate) const SPILL: &str = "embeddings.spill";
 pub(crate) fn build(
     target: Target,
     corpus: &Corpus<'_>,
+    rows: Rows<'_>,
     config: &BuildConfig,
     progress: &dyn BuildProgress,
     source: Source,
@@ -74,6 +76,7 @@ pub(crate) fn build(
         &target.root().join(&names.segment),
         &names.segment,
         corpus,
+        rows,
         &plan,
         progress,
     )?;

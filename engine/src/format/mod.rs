@@ -67,6 +67,10 @@ pub const POSTINGS: &str = "postings.bin";
 pub const DOC_IDS: &str = "doc_ids.bin";
 /// `embeddings.npy`
 pub const EMBEDDINGS: &str = "embeddings.npy";
+/// A segment's metadata and stored text (SQLite, written by `tartan_metadata`): ids,
+/// flat JSON metadata, optional text and its full-text index. Absent from segments
+/// written before metadata existed, which then read as documents without any.
+pub const METADATA: &str = tartan_metadata::FILE_NAME;
 
 /// Magic of `postings.bin`.
 pub const POSTINGS_MAGIC: &[u8; 8] = b"TARTNPST";

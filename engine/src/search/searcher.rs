@@ -15,9 +15,35 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// Allowed sets whose live documents hold at most this many embeddings are searched
+/// by scoring every allowed document directly (implicit decompression), skipping
+/// candidate generation: exact over the codec, so a selective filter loses no recall,
+/// and no slower than PLAID's own stages at this size (docs/metadata.md has the
+/// measurement that set it).
+pub const DIRECT_SCORING_MAX_EMBEDDINGS: usize = 16_384;
+
+/// Whether the live documents of `allowed` hold at most `limit` embeddings (counting
+/// stops past the limit).
+fn allowed_is_small(index: &Index, allowed: &RoaringBitmap, limit: usize) -> bool {
+    let mut total = 0usize;
+    for doc in allowed.iter() {
+        if index.deleted.contains(doc) {
+            continue;
+        }
+        let Some(len) = index.doc_len(doc) else {
+            break;
+        };
+        total += len;
+        if total > limit {
+            return false;
+        }
+    }
+    true
+}
+
 /// Runs the whole pipeline on `scratch`.
 ///
-/// When PLAID's candidates hold fewer than `k` documents while more could match (a
+/// A small `allowed` set ([`DIRECT_SCORING_MAX_EMBEDDINGS`]) is scored directly. When PLAID's candidates hold fewer than `k` documents while more could match (a
 /// large `k`, a small index, a selective `allowed` set), every live document that may
 /// match is scored instead, so `min(k, matching documents)` hits always come back.
 fn run(
@@ -31,6 +57,11 @@ fn run(
     scratch.prepare(index, query)?;
     if params.k == 0 {
         return Ok(Vec::new());
+    }
+    if let Some(a) = allowed {
+        if allowed_is_small(index, a, DIRECT_SCORING_MAX_EMBEDDINGS) {
+            return scratch.rank_all(index, params.k, allowed);
+        }
     }
     scratch.generate_candidates(index, params.nprobe, allowed)?;
     if (scratch.candidates.len() as usize) < params.k {
@@ -64,10 +95,12 @@ impl Index {
     }
 
     /// [`Index::search`] restricted to the documents of `allowed` (document numbers of
-    /// this snapshot, as from a metadata filter): the set is intersected with the
+    /// this snapshot, as from [`Index::filter`]): the set is intersected with the
     /// candidates before any scoring, and when fewer than `k` candidates remain the
     /// allowed documents are scored directly, so `min(k, allowed live documents with
-    /// embeddings)` hits come back.
+    /// embeddings)` hits come back. A small set (its documents hold at most
+    /// [`DIRECT_SCORING_MAX_EMBEDDINGS`] embeddings) skips candidate generation and is
+    /// scored in full: the exact top-k over the codec, no recall lost to probing.
     pub fn search_within(
         &self,
         query: &[f32],
