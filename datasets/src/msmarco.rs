@@ -217,6 +217,7 @@ impl TsvCorpusReader {
                 id: id.to_string(),
                 title: title.to_string(),
                 text: text.to_string(),
+                metadata: None,
             }));
         }
     }

@@ -195,11 +195,27 @@ fn eval_search_index_encode_on_scifact_subset() {
     // A tiny corpus (the first 10 documents) for the text store and the .npy path.
     let tiny = tmp.path().join("tiny.jsonl");
     let corpus = std::fs::read_to_string(data.join("corpus.jsonl")).unwrap();
-    std::fs::write(
-        &tiny,
-        corpus.lines().take(10).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
+    // Each line's BEIR "metadata" object carries its position.
+    let lines: Vec<String> = corpus
+        .lines()
+        .take(10)
+        .enumerate()
+        .map(|(i, line)| {
+            let mut doc: serde_json::Value = serde_json::from_str(line).unwrap();
+            doc["metadata"] = serde_json::json!({"position": i});
+            doc.to_string()
+        })
+        .collect();
+    std::fs::write(&tiny, lines.join("\n") + "\n").unwrap();
+    let first_ids: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     let query = "cellular differentiation in the developing brain";
 
     // Index with stored text and kept embeddings; search shows the text.
@@ -232,6 +248,46 @@ fn eval_search_index_encode_on_scifact_subset() {
     assert!(v["results"][0]["text"].as_str().unwrap().len() > 20, "{v}");
     let (table, _) = run_ok(&["search", "--index", text_index.to_str().unwrap(), query]);
     assert!(table.starts_with(&format!("query 0: {query}")), "{table}");
+
+    // The corpus's metadata filters; BM25 and hybrid search read the stored text.
+    let json_hits = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec![
+            "search",
+            "--index",
+            text_index.to_str().unwrap(),
+            "--format",
+            "json",
+            "--k",
+            "10",
+        ];
+        args.extend_from_slice(extra);
+        args.push(query);
+        let (out, _) = run_ok(&args);
+        let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        v["results"].as_array().unwrap().clone()
+    };
+    let filtered = json_hits(&["--filter", r#"{"position": {"$lt": 3}}"#]);
+    assert_eq!(filtered.len(), 3, "{filtered:?}");
+    assert!(filtered
+        .iter()
+        .all(|h| first_ids[..3].contains(&h["id"].as_str().unwrap().to_owned())));
+    let lexical = json_hits(&["--lexical"]);
+    assert!(!lexical.is_empty());
+    // The best BM25 hit holds one of the query's rarer words (FTS5 keeps "in", "the").
+    let top = lexical[0]["text"].as_str().unwrap().to_lowercase();
+    assert!(
+        ["brain", "develop", "cellular", "differentiat"]
+            .iter()
+            .any(|w| top.contains(w)),
+        "{top}"
+    );
+    let hybrid = json_hits(&["--hybrid", "--rrf-k", "30"]);
+    assert_eq!(hybrid.len(), 10);
+    let with_word = json_hits(&["--filter", r#"{"$text": "brain"}"#]);
+    assert!(!with_word.is_empty());
+    assert!(with_word
+        .iter()
+        .all(|h| h["text"].as_str().unwrap().to_lowercase().contains("brain")));
 
     // encode -> .npy -> index --embeddings -> search --query-embeddings: exact
     // search ranks exactly as exact search of the index built from the same text.
