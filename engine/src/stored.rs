@@ -190,6 +190,18 @@ impl Index {
         }
     }
 
+    /// Bytes of the segments' metadata databases (ids, metadata, stored text and its
+    /// full-text index): part of [`Index::bytes_on_disk`].
+    pub fn bytes_metadata(&self) -> u64 {
+        self.manifest().map_or(0, |m| {
+            m.segments
+                .iter()
+                .filter_map(|s| s.files.get(METADATA))
+                .map(|f| f.size)
+                .sum()
+        })
+    }
+
     /// Whether some segment stores document text (lexical search has something to read).
     pub fn has_text(&self) -> bool {
         self.segments

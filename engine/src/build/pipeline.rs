@@ -120,6 +120,10 @@ pub(crate) fn build(
         bytes_total,
         bytes_per_embedding: bytes_total as f64 / n as f64,
         bytes_embeddings,
+        bytes_metadata: manifest.segments[0]
+            .files
+            .get(crate::format::METADATA)
+            .map_or(0, |f| f.size),
         seconds: started.elapsed().as_secs_f64(),
         generation: manifest.generation,
         notes,

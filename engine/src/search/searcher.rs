@@ -113,6 +113,29 @@ impl Index {
         })
     }
 
+    /// Every live document of `allowed` with embeddings scored by implicit
+    /// decompression (no candidate generation): the top `k`, exact over the codec. What
+    /// [`Index::search_within`] does for a small allowed set; callable for any set (the
+    /// bench that placed [`DIRECT_SCORING_MAX_EMBEDDINGS`] times it against PLAID).
+    pub fn search_exhaustive_within(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: &RoaringBitmap,
+    ) -> Result<Vec<SearchHit>> {
+        let direct = |scratch: &mut Scratch| -> Result<Vec<SearchHit>> {
+            scratch.prepare(self, query)?;
+            if k == 0 {
+                return Ok(Vec::new());
+            }
+            scratch.rank_all(self, k, Some(allowed))
+        };
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut scratch) => direct(&mut scratch),
+            Err(_) => direct(&mut Scratch::default()),
+        })
+    }
+
     /// [`Index::search`] for many queries, spread over rayon's threads.
     pub fn search_batch(
         &self,

@@ -48,7 +48,7 @@ use crate::{cache, metrics, model, Globals};
 /// language of `tartan search --filter`), to evaluate on a subset; the judgments are
 /// left as they are. --hybrid also ranks by BM25 over the stored text and by the
 /// reciprocal rank fusion of BM25 and PLAID (--rrf-k, 60), and prints the three rows;
-/// the index stores the documents' text for it (every index eval builds does).
+/// the index then stores the documents' text (an index without it is rebuilt).
 ///
 /// The cache is --cache-dir, else $TARTAN_CACHE, else $XDG_CACHE_HOME/tartan, else
 /// ~/.cache/tartan.
@@ -212,8 +212,8 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
                 out: &index_dir,
                 build: &build,
                 batch_size: args.encode.batch_size as usize,
-                // BM25 and hybrid search read it; a few bytes a token next to the codes.
-                store_text: true,
+                // BM25 and hybrid search read it (the reuse check asks for it then).
+                store_text: args.hybrid,
                 overwrite: index_dir.exists(),
                 quiet: globals.quiet,
             })?;
@@ -355,6 +355,7 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
             "centroids": meta.num_centroids,
             "codec": meta.codec,
             "bytes": index_bytes,
+            "bytes_metadata": index.bytes_metadata(),
             "bytes_per_embedding": index_bytes as f64 / index.num_embeddings().max(1) as f64,
         },
         "threads": rayon::current_num_threads(),
@@ -384,6 +385,13 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
         index.num_embeddings(),
         index_bytes as f64 / 1e6,
         index_bytes as f64 / index.num_embeddings().max(1) as f64,
+    );
+    let codes = index_bytes - index.bytes_metadata();
+    println!(
+        "  of which {:.1} MB ids, metadata and stored text (SQLite), {:.1} MB the compressed index ({:.1} bytes/embedding)",
+        index.bytes_metadata() as f64 / 1e6,
+        codes as f64 / 1e6,
+        codes as f64 / index.num_embeddings().max(1) as f64,
     );
     println!(
         "{:<9} {:>8} {:>11} {:>8}",

@@ -165,6 +165,7 @@ pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
 
 /// Prints what a build produced.
 pub fn print_report(report: &BuildReport, out: &Path) {
+    let codes = report.bytes_total - report.bytes_metadata;
     eprintln!(
         "indexed {} documents, {} embeddings, {} centroids: {:.2} MB ({:.1} bytes/embedding) in {:.1}s -> {}",
         report.num_documents,
@@ -174,6 +175,12 @@ pub fn print_report(report: &BuildReport, out: &Path) {
         report.bytes_per_embedding,
         report.seconds,
         out.display()
+    );
+    eprintln!(
+        "  of which {:.2} MB ids, metadata and stored text (SQLite), {:.2} MB the compressed index ({:.1} bytes/embedding)",
+        report.bytes_metadata as f64 / 1e6,
+        codes as f64 / 1e6,
+        codes as f64 / report.num_embeddings.max(1) as f64
     );
 }
 

@@ -289,6 +289,22 @@ fn eval_search_index_encode_on_scifact_subset() {
         .iter()
         .all(|h| h["text"].as_str().unwrap().to_lowercase().contains("brain")));
 
+    // The server: the same filter, lexical and hybrid modes, texts in the replies.
+    let server = super::server::start_with(super::common::tartan(), &text_index, &[]);
+    let ask = |body: serde_json::Value| -> Vec<serde_json::Value> {
+        let (status, reply) = super::server::post(server.addr, &body);
+        assert_eq!(status, 200, "{reply}");
+        reply["results"][0]["results"].as_array().unwrap().clone()
+    };
+    let filtered = ask(serde_json::json!({"queries": [query], "filter": {"position": {"$lt": 3}}}));
+    assert_eq!(filtered.len(), 3);
+    let lexical_reply = ask(serde_json::json!({"queries": [query], "mode": "lexical", "k": 10}));
+    assert_eq!(lexical_reply, lexical);
+    let hybrid_reply = ask(serde_json::json!({"queries": [query], "mode": "hybrid", "rrf_k": 30}));
+    assert_eq!(hybrid_reply, hybrid);
+    assert!(hybrid_reply.iter().all(|h| h["text"].is_string()));
+    drop(server);
+
     // encode -> .npy -> index --embeddings -> search --query-embeddings: exact
     // search ranks exactly as exact search of the index built from the same text.
     let e = tmp.path().join("E.npy");
