@@ -192,6 +192,47 @@ fn eval_search_index_encode_on_scifact_subset() {
         "eval's run differs from search's"
     );
 
+    // --hybrid needs the stored text: an index without it is not reused silently.
+    let mut hybrid_args = eval_args.to_vec();
+    hybrid_args.push("--hybrid");
+    let out = super::common::run_err(&hybrid_args);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BM25 needs the stored text"));
+    // BM25, PLAID and their fusion on a filtered subset, in a fresh index.
+    let hybrid_index = tmp.path().join("hybrid-index");
+    let hybrid_output = tmp.path().join("hybrid-out");
+    let (stdout, _) = run_ok(&[
+        "eval",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--model",
+        model,
+        "--index-dir",
+        hybrid_index.to_str().unwrap(),
+        "--output",
+        hybrid_output.to_str().unwrap(),
+        "--centroids",
+        "32",
+        "--hybrid",
+        "--filter",
+        r#"{"$text": "cell"}"#,
+        "--quiet",
+    ]);
+    for row in ["plaid", "bm25", "hybrid"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(row)),
+            "{row}: {stdout}"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hybrid_output.join("report.json")).unwrap())
+            .unwrap();
+    let allowed = report["allowed_documents"].as_u64().unwrap();
+    assert!(allowed > 0 && allowed < report["index"]["documents"].as_u64().unwrap());
+    for method in ["bm25", "hybrid"] {
+        let ndcg = report[method]["ndcg@10"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&ndcg), "{method}: {ndcg}");
+    }
+
     // A tiny corpus (the first 10 documents) for the text store and the .npy path.
     let tiny = tmp.path().join("tiny.jsonl");
     let corpus = std::fs::read_to_string(data.join("corpus.jsonl")).unwrap();
