@@ -12,7 +12,8 @@
 //!
 //! Reading rules: `_id` may be a JSON string or integer (BEIR's own files use
 //! strings); `title` may be absent or null (read as empty); `text` is required;
-//! other fields (`metadata`) are ignored. Blank lines of the corpus are skipped
+//! a corpus document's `metadata` object is kept as it is ([`CorpusDoc::metadata`]),
+//! other fields are ignored. Blank lines of the corpus are skipped
 //! and counted ([`CorpusReader::blank_lines`]); in `queries.jsonl` they are errors.
 //! Anything else malformed is an error naming the file and line.
 
@@ -35,6 +36,8 @@ pub struct CorpusDoc {
     pub title: String,
     /// Body text.
     pub text: String,
+    /// The `metadata` object of a BEIR corpus line (None when absent, null or empty).
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// How a title and a body are joined into the text that is encoded.
@@ -111,6 +114,8 @@ struct RawDoc {
     #[serde(default)]
     title: Option<String>,
     text: String,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -295,10 +300,20 @@ fn read_document(
             .map_err(|e| lines.malformed(format!("bad document JSON: {e}")))?;
         let id = raw.id.into_string();
         seen.insert_document(lines, n, &id)?;
+        let metadata = match raw.metadata {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Object(m)) => (!m.is_empty()).then_some(m),
+            Some(other) => {
+                return Err(lines.malformed(format!(
+                    "document {id}: metadata must be an object, found {other}"
+                )))
+            }
+        };
         return Ok(Some(CorpusDoc {
             id,
             title: raw.title.unwrap_or_default(),
             text: raw.text,
+            metadata,
         }));
     }
 }

@@ -159,6 +159,7 @@ pub fn read_docs(path: &Path) -> Result<Vec<CorpusDoc>> {
                 title: r.fields.remove(&'T').unwrap_or_default(),
                 text: r.fields.remove(&'W').unwrap_or_default(),
                 id: r.id,
+                metadata: None,
             })
         })
         .collect()

@@ -200,6 +200,7 @@ fn read_passage(
             id: id.to_string(),
             title: title.to_string(),
             text: text.to_string(),
+            metadata: None,
         }));
     }
 }

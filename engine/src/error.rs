@@ -154,6 +154,10 @@ pub enum EngineError {
     /// Training or using the centroids or the residual codec failed.
     #[error(transparent)]
     Quantize(#[from] tartan_quantize::QuantizeError),
+    /// Writing or reading a segment's metadata database (`metadata.sqlite`) failed, or
+    /// a document's metadata was refused (the message names the document and the key).
+    #[error(transparent)]
+    Metadata(#[from] tartan_metadata::MetadataError),
 }
 
 impl EngineError {

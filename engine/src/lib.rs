@@ -49,21 +49,26 @@ pub mod format;
 mod index;
 mod search;
 mod segment;
+mod stored;
 pub mod synthetic;
 mod verify;
 mod writer;
 
 pub use build::{
-    build_from_npy, BuildConfig, BuildProgress, BuildReport, IndexBuilder, NoProgress, StageTime,
-    KMEANS_POINTS_PER_CENTROID,
+    build_from_npy, build_from_npy_with, BuildConfig, BuildProgress, BuildReport, IndexBuilder,
+    NoProgress, StageTime, KMEANS_POINTS_PER_CENTROID,
 };
 pub use error::{EngineError, Result};
 pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 pub use index::Index;
 pub use search::{
     dot, force_final_stage, maxsim, query_centroid_scores, recall, FinalStage, SearchHit,
-    SearchParams, Searcher,
+    SearchParams, Searcher, DIRECT_SCORING_MAX_EMBEDDINGS,
 };
+pub use stored::StoredFields;
+/// The metadata crate: [`metadata::Filter`], [`metadata::reciprocal_rank_fusion`] and the
+/// per-segment store the engine writes.
+pub use tartan_metadata as metadata;
 pub use tartan_quantize::CodecKind;
 pub use verify::VerifyReport;
 pub use writer::{upgrade, CommitReport, IndexWriter, MAX_SEGMENTS};

@@ -16,7 +16,7 @@ use crate::format::npy::{Element, MappedArray};
 use crate::format::table::Table;
 use crate::format::{
     CENTROIDS, CENTROID_IDS, CENTROID_SCALES, CODEBOOKS, CODES, CUTOFFS, DOC_IDS, DOC_IDS_MAGIC,
-    DOC_OFFSETS, EMBEDDINGS, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
+    DOC_OFFSETS, EMBEDDINGS, METADATA, POSTINGS, POSTINGS_MAGIC, WEIGHTS,
 };
 
 /// What a segment or codec directory's files are checked against at open.
@@ -146,6 +146,8 @@ pub(crate) struct Segment {
     pub postings: Table,
     pub doc_ids: Table,
     pub embeddings: Option<MappedArray<f32>>,
+    /// Its metadata and text (None for a segment written before metadata existed).
+    pub store: Option<tartan_metadata::SegmentStore>,
     /// Deleted documents (local numbers).
     pub deleted: RoaringBitmap,
 }
@@ -182,6 +184,10 @@ impl Segment {
         if has_embeddings {
             names.push(EMBEDDINGS);
         }
+        let has_store = matches!(expected, Expected::Sums(sums) if sums.contains_key(METADATA));
+        if has_store {
+            names.push(METADATA);
+        }
         for name in names {
             expected.check_size(dir, name, record)?;
         }
@@ -211,6 +217,18 @@ impl Segment {
         } else {
             None
         };
+        let store = if has_store {
+            let store = tartan_metadata::SegmentStore::open(file(METADATA))?;
+            if store.count() != docs as u64 {
+                return Err(EngineError::corrupt(
+                    file(METADATA),
+                    format!("{} documents where the segment has {docs}", store.count()),
+                ));
+            }
+            Some(store)
+        } else {
+            None
+        };
         Ok(Segment {
             dir: dir.to_path_buf(),
             name: name.to_owned(),
@@ -221,6 +239,7 @@ impl Segment {
             postings,
             doc_ids,
             embeddings,
+            store,
             deleted: RoaringBitmap::new(),
         })
     }

@@ -90,6 +90,7 @@ fn every_step_of_every_write_fails_safe() {
 
     let write_points = [
         "segment.after_codes",
+        "segment.after_metadata",
         "add.after_segment",
         "delete.after_bitmaps",
         "merge.after_segment",
@@ -141,6 +142,7 @@ fn every_step_of_every_write_fails_safe() {
     // Builds: a fresh build and a replacement, failing before and after the commit.
     for (case, point) in [
         "segment.after_codes",
+        "segment.after_metadata",
         "build.before_commit",
         "build.after_commit",
     ]

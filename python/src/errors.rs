@@ -13,6 +13,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use tartan_datasets::DatasetsError;
 use tartan_encoder::EncoderError as RustEncoderError;
+use tartan_engine::metadata::MetadataError;
 use tartan_engine::EngineError;
 
 create_exception!(
@@ -82,6 +83,13 @@ pub(crate) fn engine(e: EngineError) -> PyErr {
         | EngineError::NotUnitNorm { .. }
         | EngineError::InvalidConfig { .. }
         | EngineError::Quantize(_) => PyValueError::new_err(message),
+        // Metadata that is not a flat object of supported values is the caller's input;
+        // anything else is the segment's database failing.
+        EngineError::Metadata(MetadataError::InvalidMetadata { .. }) => {
+            PyValueError::new_err(message)
+        }
+        EngineError::Metadata(MetadataError::Io { source, .. }) => io(source.kind(), message),
+        EngineError::Metadata(_) => CorruptIndexError::new_err(message),
     }
 }
 

@@ -18,8 +18,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
+use serde_json::{Map, Value};
+use tartan_engine::metadata::{Filter, RoaringBitmap};
 use tartan_engine::{
-    BuildConfig, CodecKind, CommitReport, Index, IndexBuilder, IndexWriter, SearchHit, SearchParams,
+    BuildConfig, CodecKind, CommitReport, Index, IndexBuilder, IndexWriter, SearchHit,
+    SearchParams, StoredFields,
 };
 
 use crate::arrays::{Documents, Queries};
@@ -129,6 +132,11 @@ impl PyIndex {
     ///     k-means centroids (default ``2**floor(log2(16 * sqrt(total_tokens)))``).
     /// seed : int
     ///     Seed of every random choice (sampling, k-means, codec training).
+    /// metadata : list[dict | None] | None
+    ///     One flat dict a document (strings, numbers, bools, None, lists of strings),
+    ///     stored in the index for ``search(filter=...)``.
+    /// texts : list[str | None] | None
+    ///     One text a document, stored in the index (BM25, ``"$text"`` filters).
     ///
     /// Returns
     /// -------
@@ -156,6 +164,8 @@ impl PyIndex {
         overwrite = false,
         num_centroids = None,
         seed = 42,
+        metadata = None,
+        texts = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn build(
@@ -170,6 +180,8 @@ impl PyIndex {
         overwrite: bool,
         num_centroids: Option<i64>,
         seed: u64,
+        metadata: Option<&Bound<'_, PyAny>>,
+        texts: Option<Vec<Option<String>>>,
     ) -> PyResult<PyIndex> {
         let codec = match codec {
             "product" => CodecKind::Product { nbits },
@@ -208,12 +220,21 @@ impl PyIndex {
             overwrite,
             ..BuildConfig::default()
         };
+        let fields = stored_fields(metadata, texts, docs.len())?;
         let dim = docs.dim();
         let slices = docs.slices();
         let index = detached(py, || {
             let mut builder = IndexBuilder::new(&path, dim, config).map_err(errors::engine)?;
-            for (id, doc) in ids.iter().zip(&slices) {
-                builder.add_document(id, doc).map_err(errors::engine)?;
+            for (d, (id, doc)) in ids.iter().zip(&slices).enumerate() {
+                let f = fields.get(d);
+                builder
+                    .add_document_with(
+                        id,
+                        doc,
+                        f.and_then(|f| f.metadata.as_ref()),
+                        f.and_then(|f| f.text.as_deref()),
+                    )
+                    .map_err(errors::engine)?;
             }
             let report = if progress {
                 builder.finish(&Bars::new())
@@ -262,6 +283,15 @@ impl PyIndex {
     /// exact : bool
     ///     Brute-force MaxSim over the kept uncompressed embeddings instead of PLAID
     ///     (needs an index built with ``keep_embeddings=True``).
+    /// filter : str | dict | None
+    ///     Only documents whose metadata matches this filter (JSON text or a dict in
+    ///     the language of ``tartan search --filter``: ``{"year": {"$gte": 2020}}``,
+    ///     ``$eq $ne $gt $gte $lt $lte $in $nin $exists $contains $and $or $not``,
+    ///     ``"$text": "words"``). A malformed filter raises ``ValueError`` naming the
+    ///     offending part. ``min(k, matching documents)`` hits come back.
+    /// ids : list[str] | None
+    ///     Only these documents (ids the index does not hold are ignored); with
+    ///     ``filter``, the documents in both.
     ///
     /// Returns
     /// -------
@@ -279,7 +309,7 @@ impl PyIndex {
     ///     nprobe or ndocs below 1.
     /// tartan.IndexError
     ///     ``exact=True`` on an index without kept embeddings.
-    #[pyo3(signature = (queries, k = 10, *, nprobe = None, ndocs = None, threshold = None, exact = false))]
+    #[pyo3(signature = (queries, k = 10, *, nprobe = None, ndocs = None, threshold = None, exact = false, filter = None, ids = None))]
     #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
     fn search(
         &self,
@@ -290,7 +320,10 @@ impl PyIndex {
         ndocs: Option<i64>,
         threshold: Option<f32>,
         exact: bool,
+        filter: Option<&Bound<'_, PyAny>>,
+        ids: Option<Vec<String>>,
     ) -> PyResult<SearchResults> {
+        let filter = filter.map(parse_filter).transpose()?;
         let k = positive("k", k)?;
         let mut params = SearchParams::for_k(k);
         if let Some(n) = nprobe {
@@ -306,8 +339,20 @@ impl PyIndex {
         let slices = queries.slices();
         let index = self.index();
         let index = &*index;
+        let id_set = ids.map(|ids| self.allowed_ids(&ids));
         let hits = detached(py, || {
-            search_all(index, &slices, &params, exact).map_err(errors::engine)
+            let allowed = match (filter, id_set) {
+                (None, None) => None,
+                (Some(f), ids) => {
+                    let mut a = index.filter(&f).map_err(errors::engine)?;
+                    if let Some(ids) = ids {
+                        a &= ids;
+                    }
+                    Some(a)
+                }
+                (None, Some(ids)) => Some(ids),
+            };
+            search_all(index, &slices, &params, exact, allowed.as_ref()).map_err(errors::engine)
         })?;
         SearchResults::new(py, index, &hits, k)
     }
@@ -324,13 +369,17 @@ impl PyIndex {
     /// arrays, or ``(E, doclens)``); ``ids`` one unique string a document. An id the
     /// index already holds raises ``ValueError`` naming it, and nothing is committed,
     /// unless ``upsert=True``, which replaces that document in the same commit.
-    #[pyo3(signature = (ids, documents_embeddings, *, upsert = false))]
+    /// ``metadata`` (one dict or None a document) and ``texts`` (one str or None) are
+    /// stored with the documents, as for ``Index.build``.
+    #[pyo3(signature = (ids, documents_embeddings, *, upsert = false, metadata = None, texts = None))]
     fn add<'py>(
         &self,
         py: Python<'py>,
         ids: Vec<String>,
         documents_embeddings: &Bound<'_, PyAny>,
         upsert: bool,
+        metadata: Option<&Bound<'_, PyAny>>,
+        texts: Option<Vec<Option<String>>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let docs = Documents::extract(documents_embeddings)?;
         if docs.dim() != self.index().dim() {
@@ -351,8 +400,16 @@ impl PyIndex {
         let slices = docs.slices();
         let lens: Vec<usize> = slices.iter().map(|d| d.len() / dim).collect();
         let flat: Vec<f32> = slices.iter().flat_map(|d| d.iter().copied()).collect();
+        let fields = stored_fields(metadata, texts, ids.len())?;
         let report = self.write(py, |w| {
-            w.add(&ids, &flat, &lens, upsert, &tartan_engine::NoProgress)
+            w.add_with(
+                &ids,
+                &flat,
+                &lens,
+                &fields,
+                upsert,
+                &tartan_engine::NoProgress,
+            )
         })?;
         commit_dict(py, &report)
     }
@@ -449,20 +506,7 @@ impl PyIndex {
         py: Python<'py>,
         ids: Vec<String>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        let map = {
-            let mut cached = self.ordinals.lock().unwrap_or_else(|e| e.into_inner());
-            cached
-                .get_or_insert_with(|| {
-                    let index = self.index();
-                    Arc::new(
-                        (0..index.num_documents() as u32)
-                            .filter(|&d| !index.is_deleted(d))
-                            .map(|d| (index.doc_id(d).to_string(), d))
-                            .collect(),
-                    )
-                })
-                .clone()
-        };
+        let map = self.id_map();
         let ordinals = ids
             .iter()
             .map(|id| {
@@ -547,6 +591,28 @@ impl PyIndex {
 }
 
 impl PyIndex {
+    /// External id -> ordinal of the current snapshot's live documents (cached).
+    fn id_map(&self) -> Arc<HashMap<String, u32>> {
+        let mut cached = self.ordinals.lock().unwrap_or_else(|e| e.into_inner());
+        cached
+            .get_or_insert_with(|| {
+                let index = self.index();
+                Arc::new(
+                    (0..index.num_documents() as u32)
+                        .filter(|&d| !index.is_deleted(d))
+                        .map(|d| (index.doc_id(d).to_string(), d))
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+
+    /// The ordinals of the live documents among `ids` (unknown ids are left out).
+    fn allowed_ids(&self, ids: &[String]) -> RoaringBitmap {
+        let map = self.id_map();
+        ids.iter().filter_map(|id| map.get(id).copied()).collect()
+    }
+
     fn checked_doc(&self, doc: i64) -> PyResult<u32> {
         u32::try_from(doc)
             .ok()
@@ -560,19 +626,90 @@ impl PyIndex {
     }
 }
 
-/// PLAID (or exact) search of every query; several run in parallel.
+/// A filter given as a JSON string or a dict (any JSON-serialisable object).
+fn parse_filter(filter: &Bound<'_, PyAny>) -> PyResult<Filter> {
+    let text = json_text(filter)?;
+    text.parse::<Filter>()
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// A str as it is, anything else through `json.dumps`.
+fn json_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = value.extract::<String>() {
+        return Ok(s);
+    }
+    value
+        .py()
+        .import("json")?
+        .call_method1("dumps", (value,))?
+        .extract()
+}
+
+/// One `StoredFields` a document from `metadata` (a list of dicts or None) and `texts`
+/// (a list of str or None); empty when neither is given.
+fn stored_fields(
+    metadata: Option<&Bound<'_, PyAny>>,
+    texts: Option<Vec<Option<String>>>,
+    n: usize,
+) -> PyResult<Vec<StoredFields>> {
+    let metadata: Option<Vec<Option<Map<String, Value>>>> = metadata
+        .map(|m| {
+            m.try_iter()?
+                .map(|item| {
+                    let item = item?;
+                    if item.is_none() {
+                        return Ok(None);
+                    }
+                    let value: Value = serde_json::from_str(&json_text(&item)?)
+                        .map_err(|e| PyValueError::new_err(format!("metadata: {e}")))?;
+                    match value {
+                        Value::Object(map) => Ok(Some(map)),
+                        other => Err(PyValueError::new_err(format!(
+                            "metadata must be a dict (or None) a document, found {other}"
+                        ))),
+                    }
+                })
+                .collect::<PyResult<Vec<_>>>()
+        })
+        .transpose()?;
+    for (what, len) in [
+        ("metadata entries", metadata.as_ref().map(Vec::len)),
+        ("texts", texts.as_ref().map(Vec::len)),
+    ] {
+        if let Some(len) = len.filter(|&l| l != n) {
+            return Err(PyValueError::new_err(format!(
+                "{len} {what} for {n} documents"
+            )));
+        }
+    }
+    if metadata.is_none() && texts.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut metadata = metadata.unwrap_or_default();
+    metadata.resize(n, None);
+    let mut texts = texts.unwrap_or_default();
+    texts.resize(n, None);
+    Ok(metadata
+        .into_iter()
+        .zip(texts)
+        .map(|(metadata, text)| StoredFields { metadata, text })
+        .collect())
+}
+
+/// PLAID (or exact) search of every query (within `allowed` when given); several run
+/// in parallel.
 fn search_all(
     index: &Index,
     queries: &[&[f32]],
     params: &SearchParams,
     exact: bool,
+    allowed: Option<&RoaringBitmap>,
 ) -> tartan_engine::Result<Vec<Vec<SearchHit>>> {
-    let one = |q: &[f32]| {
-        if exact {
-            index.search_exact(q, params.k)
-        } else {
-            index.search(q, params)
-        }
+    let one = |q: &[f32]| match (exact, allowed) {
+        (true, None) => index.search_exact(q, params.k),
+        (true, Some(a)) => index.search_exact_within(q, params.k, a),
+        (false, None) => index.search(q, params),
+        (false, Some(a)) => index.search_within(q, params, a),
     };
     if queries.len() == 1 {
         return Ok(vec![one(queries[0])?]);

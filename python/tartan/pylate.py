@@ -10,9 +10,10 @@ is registered as a virtual subclass of ``pylate.indexes.base.Base``, so
 
 The first ``add_documents`` builds the index (training its centroids and codec);
 later calls add segments quantised with that codec, ``remove_documents`` deletes and
-``update_documents`` replaces documents, each in one commit. ``subset`` filters need
-tartan's metadata filters, which the engine does not have yet: they raise
-``NotImplementedError`` with that reason.
+``update_documents`` replaces documents, each in one commit. ``subset`` restricts a
+search to given document ids (one list for every query, or one list a query): the
+ids become the allowed set of tartan's filtered search, which returns
+``min(k, documents in the subset)`` hits.
 """
 
 from __future__ import annotations
@@ -44,12 +45,6 @@ _PLAID_ONLY = (
     "low_memory",
 )
 
-_NEEDS_FILTERS = (
-    "needs tartan's metadata filters, which this version of the engine does not have "
-    "yet; search without subset and filter the results instead"
-)
-
-
 def _as_float32(x: Any) -> np.ndarray:
     """A numpy float32 array of a numpy array, a torch tensor (any device or float
     dtype, by duck typing) or nested lists."""
@@ -64,6 +59,15 @@ def _queries(queries_embeddings: Any) -> Union[np.ndarray, List[np.ndarray]]:
     if isinstance(queries_embeddings, (list, tuple)):
         return [_as_float32(q) for q in queries_embeddings]
     return _as_float32(queries_embeddings)
+
+
+def _rerank_results(results: Any) -> List[List[Dict[str, Any]]]:
+    """tartan's SearchResults as PyLate's RerankResult lists."""
+    scores = results.scores.tolist()
+    return [
+        [{"id": doc_id, "score": score} for doc_id, score in zip(ids, row)]
+        for ids, row in zip(results.ids, scores)
+    ]
 
 
 class Tartan:
@@ -210,25 +214,32 @@ class Tartan:
 
         ``queries_embeddings``: a ``[n, tokens, dim]`` or ``[tokens, dim]`` (one
         query) array or tensor, or a list of ``[tokens, dim]`` ones.
-        ``subset`` (a document filter) raises ``NotImplementedError`` until tartan's
-        engine has filters.
+        ``subset``: document ids to search within, one list for every query or one
+        list a query (ids the index does not hold are ignored).
         """
         if self.index is None:
             raise ValueError("The index is empty. Please add documents before querying.")
-        if subset is not None:
-            raise NotImplementedError(f"subset filtering {_NEEDS_FILTERS}")
-        results = self.index.search(
-            _queries(queries_embeddings),
+        queries = _queries(queries_embeddings)
+        settings = dict(
             k=k,
             nprobe=self.nprobe,
             ndocs=self.ndocs,
             threshold=self.centroid_score_threshold,
         )
-        scores = results.scores.tolist()
-        return [
-            [{"id": doc_id, "score": score} for doc_id, score in zip(ids, row)]
-            for ids, row in zip(results.ids, scores)
-        ]
+        per_query = subset is not None and len(subset) > 0 and not isinstance(subset[0], str)
+        if not per_query:
+            ids = None if subset is None else [str(i) for i in subset]
+            return _rerank_results(self.index.search(queries, ids=ids, **settings))
+        if isinstance(queries, np.ndarray):
+            queries = list(queries if queries.ndim == 3 else queries[None])
+        if len(subset) != len(queries):
+            raise ValueError(f"{len(subset)} subsets for {len(queries)} queries")
+        out: List[List[Dict[str, Any]]] = []
+        for query, ids in zip(queries, subset):
+            out.extend(
+                _rerank_results(self.index.search(query, ids=[str(i) for i in ids], **settings))
+            )
+        return out
 
     def get_documents_embeddings(self, documents_ids: Sequence[Sequence[str]]) -> List[List[np.ndarray]]:
         """For each list of ids, each document's ``[tokens, dim]`` embeddings: the kept

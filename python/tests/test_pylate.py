@@ -72,9 +72,17 @@ def test_add_remove_update_on_an_existing_index(small, tmp_path):
         index.add_documents([small.ids[0]], [small.docs[0]])
 
 
-def test_subset_filters_say_what_they_need(small, built):
-    with pytest.raises(NotImplementedError, match="metadata filters"):
-        built(small.queries, k=3, subset=["doc-1"])
+def test_subset_restricts_every_query_or_each_query(small, built):
+    subset = small.ids[:3]
+    hits = built(small.queries, k=10, subset=subset)
+    assert len(hits) == len(small.queries)
+    # min(k, documents in the subset) hits, all from the subset.
+    assert all(len(q) == 3 and {h["id"] for h in q} == set(subset) for q in hits)
+    per_query = [[small.ids[i % len(small.ids)], "not-there"] for i in range(len(small.queries))]
+    hits = built(small.queries, k=5, subset=per_query)
+    assert [[h["id"] for h in q] for q in hits] == [[s[0]] for s in per_query]
+    with pytest.raises(ValueError, match="subsets for"):
+        built(small.queries, k=3, subset=[["a"]])
 
 
 def test_empty_index_and_settings(tmp_path):

@@ -1,8 +1,9 @@
 //! Reading documents and queries from the layouts users have on disk.
 //!
-//! Documents: a BEIR directory (`corpus.jsonl`), an MS MARCO directory or file
-//! (`collection.tsv`: `pid<TAB>passage`), JSONL (`{"id"|"_id", "text", "title"?}`
-//! per line), TSV (`id<TAB>text`) or plain text (one document per line, ids
+//! Documents: a BEIR directory (`corpus.jsonl`, its `metadata` objects kept), an MS
+//! MARCO directory or file (`collection.tsv`: `pid<TAB>passage`), JSONL
+//! (`{"id"|"_id", "text", "title"?, "metadata"?}` per line, `metadata` a flat object),
+//! TSV (`id<TAB>text`) or plain text (one document per line, ids
 //! `0..n`). Queries: the same, from a BEIR directory's `queries.jsonl`.
 //! Everything streams: a corpus is never held in memory whole.
 
@@ -20,6 +21,8 @@ pub struct TextItem {
     pub id: String,
     /// The text (for BEIR documents, the title and body joined as BEIR does).
     pub text: String,
+    /// Flat JSON metadata: a JSONL line's `metadata` object, BEIR's `metadata`.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Where a collection of texts comes from, decided from the path.
@@ -121,6 +124,7 @@ impl TextSource {
                 Ok(TextItem {
                     id: n.to_string(),
                     text: line.to_string(),
+                    metadata: None,
                 })
             })),
         }
@@ -140,6 +144,7 @@ fn beir_corpus(dir: &Path) -> Result<TextIter> {
         Ok(TextItem {
             text: doc.text_for_encoding(),
             id: doc.id,
+            metadata: doc.metadata,
         })
     })))
 }
@@ -186,6 +191,8 @@ struct JsonItem {
     title: String,
     #[serde(alias = "contents", alias = "passage", alias = "query")]
     text: String,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
 }
 
 fn parse_jsonl(_n: usize, line: &str) -> Result<TextItem> {
@@ -196,9 +203,15 @@ fn parse_jsonl(_n: usize, line: &str) -> Result<TextItem> {
         serde_json::Value::Number(n) => n.to_string(),
         other => bail!("id must be a string or a number, found {other}"),
     };
+    let metadata = match item.metadata {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Object(m)) => (!m.is_empty()).then_some(m),
+        Some(other) => bail!("document {id}: \"metadata\" must be an object, found {other}"),
+    };
     Ok(TextItem {
         id,
         text: join_title(&item.title, &item.text),
+        metadata,
     })
 }
 
@@ -217,6 +230,7 @@ fn parse_tsv(_n: usize, line: &str) -> Result<TextItem> {
     Ok(TextItem {
         id: id.trim().to_string(),
         text: text.to_string(),
+        metadata: None,
     })
 }
 
@@ -252,11 +266,13 @@ mod tests {
             vec![
                 TextItem {
                     id: "d1".into(),
-                    text: "T body".into()
+                    text: "T body".into(),
+                    metadata: None,
                 },
                 TextItem {
                     id: "7".into(),
-                    text: "x".into()
+                    text: "x".into(),
+                    metadata: None,
                 },
             ]
         );
@@ -276,7 +292,8 @@ mod tests {
             items[1],
             TextItem {
                 id: "1".into(),
-                text: "bye".into()
+                text: "bye".into(),
+                metadata: None,
             }
         );
         assert_eq!(
@@ -289,7 +306,8 @@ mod tests {
             items[1],
             TextItem {
                 id: "1".into(),
-                text: "second".into()
+                text: "second".into(),
+                metadata: None,
             }
         );
     }

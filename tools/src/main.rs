@@ -10,12 +10,13 @@ mod args;
 mod cache;
 mod cmd;
 mod corpus;
-mod docstore;
 mod latency;
+mod metadata_file;
 mod metrics;
 mod model;
 mod progress;
 mod results;
+mod retrieval;
 mod server;
 
 use std::process::ExitCode;

@@ -3,6 +3,7 @@
 mod cli {
     pub mod common;
     mod embeddings;
+    mod filters;
     mod input_errors;
     mod living;
     mod real_data;

@@ -11,6 +11,12 @@ use super::target::Target;
 use super::train::check_finite;
 use super::unit_norm::check_unit_norm;
 use crate::error::{EngineError, Result};
+use crate::stored::{from_store, Rows};
+use serde_json::{Map, Value};
+use tartan_metadata::SegmentStoreWriter;
+
+/// The builder's metadata database while documents arrive.
+const STORE_PARTIAL: &str = "metadata.sqlite.partial";
 use crate::format::npy::map_file;
 
 /// Builds an index from documents added one at a time.
@@ -32,6 +38,10 @@ pub struct IndexBuilder {
     spill_path: PathBuf,
     doc_offsets: Vec<u64>,
     ids: Vec<String>,
+    /// The segment's metadata database, written as documents arrive (in the scratch
+    /// space until `finish` moves it into the segment).
+    store: SegmentStoreWriter,
+    store_path: PathBuf,
 }
 
 impl std::fmt::Debug for IndexBuilder {
@@ -62,6 +72,8 @@ impl IndexBuilder {
         spill
             .write_all(&[b' '; SPILL_HEADER_LEN])
             .map_err(|e| EngineError::io(&spill_path, e))?;
+        let store_path = target_dir.scratch_file(STORE_PARTIAL);
+        let store = SegmentStoreWriter::create(&store_path).map_err(from_store)?;
         Ok(IndexBuilder {
             target: out_dir.to_path_buf(),
             dim,
@@ -71,6 +83,8 @@ impl IndexBuilder {
             spill_path,
             doc_offsets: vec![0],
             ids: Vec::new(),
+            store,
+            store_path,
         })
     }
 
@@ -80,6 +94,22 @@ impl IndexBuilder {
     /// Errors: [`EngineError::DimensionMismatch`], [`EngineError::NonFinite`],
     /// [`EngineError::NotUnitNorm`] for a row whose L2 norm is not 1 (within 0.01).
     pub fn add_document(&mut self, id: &str, embeddings: &[f32]) -> Result<()> {
+        self.add_document_with(id, embeddings, None, None)
+    }
+
+    /// [`IndexBuilder::add_document`] with the document's flat JSON metadata and its
+    /// text, stored in the segment's `metadata.sqlite` (filters, BM25, search output).
+    ///
+    /// Errors: those of `add_document`; [`EngineError::DuplicateId`] for an id added
+    /// before; [`EngineError::Metadata`] naming the document and key of metadata that is
+    /// not a flat object of supported values. A refused document leaves nothing behind.
+    pub fn add_document_with(
+        &mut self,
+        id: &str,
+        embeddings: &[f32],
+        metadata: Option<&Map<String, Value>>,
+        text: Option<&str>,
+    ) -> Result<()> {
         if embeddings.len() % self.dim != 0 {
             return Err(EngineError::DimensionMismatch {
                 what: "document embeddings",
@@ -102,6 +132,9 @@ impl IndexBuilder {
             token: off.row,
             norm: off.norm,
         })?;
+        self.store
+            .add(self.ids.len() as u32, id, metadata, text)
+            .map_err(from_store)?;
         self.spill
             .write_all(bytemuck::cast_slice(embeddings))
             .map_err(|e| EngineError::io(&self.spill_path, e))?;
@@ -136,6 +169,8 @@ impl IndexBuilder {
             spill_path,
             doc_offsets,
             ids,
+            store,
+            store_path,
             ..
         } = self;
         let file = spill
@@ -154,9 +189,14 @@ impl IndexBuilder {
             doc_offsets: &doc_offsets,
             ids: &ids,
         };
+        let rows = Rows::Written {
+            writer: store,
+            path: store_path,
+        };
         build(
             target_dir,
             &corpus,
+            rows,
             &config,
             progress,
             Source::Spilled,

@@ -88,6 +88,9 @@ pub struct BuildReport {
     pub bytes_per_embedding: f64,
     /// Bytes of the optional `embeddings.npy` (0 without `keep_embeddings`).
     pub bytes_embeddings: u64,
+    /// Bytes of the segment's `metadata.sqlite` (ids, metadata, stored text and its
+    /// full-text index), included in `bytes_total`.
+    pub bytes_metadata: u64,
     /// Wall-clock seconds of the build (from `finish`, or the whole `build_from_npy`).
     pub seconds: f64,
     /// The generation the build committed (1 for a new index).

@@ -20,4 +20,4 @@ pub use builder::IndexBuilder;
 pub use config::{
     BuildConfig, BuildProgress, BuildReport, NoProgress, StageTime, KMEANS_POINTS_PER_CENTROID,
 };
-pub use npy_input::build_from_npy;
+pub use npy_input::{build_from_npy, build_from_npy_with};

@@ -13,6 +13,7 @@ use super::unit_norm::check_unit_norm;
 use crate::error::{EngineError, Result};
 use crate::format::npy::Dtype;
 use crate::format::npy_input::NpyInput;
+use crate::stored::{check_fields_len, Rows, StoredFields};
 
 /// Builds an index at `out_dir` from `embeddings` (`.npy`, float32 `[total, dim]`,
 /// C order) and `doclens` (`.npy`, int32 or int64 `[n_docs]`, summing to `total`).
@@ -28,6 +29,24 @@ pub fn build_from_npy(
     embeddings: &Path,
     doclens: &Path,
     ids: Option<Vec<String>>,
+    out_dir: &Path,
+    config: BuildConfig,
+    progress: &dyn BuildProgress,
+) -> Result<BuildReport> {
+    build_from_npy_with(embeddings, doclens, ids, &[], out_dir, config, progress)
+}
+
+/// [`build_from_npy`] with each document's metadata and text (`fields`: one entry a
+/// document, in the order of `doclens`, or empty for none), stored in the segment's
+/// `metadata.sqlite`.
+///
+/// Errors: those of [`build_from_npy`]; [`EngineError::Metadata`] naming the document
+/// and key of metadata that is not a flat object of supported values.
+pub fn build_from_npy_with(
+    embeddings: &Path,
+    doclens: &Path,
+    ids: Option<Vec<String>>,
+    fields: &[StoredFields],
     out_dir: &Path,
     config: BuildConfig,
     progress: &dyn BuildProgress,
@@ -70,6 +89,7 @@ pub fn build_from_npy(
         Some(ids) => ids,
         None => (0..lengths.len()).map(|i| i.to_string()).collect(),
     };
+    check_fields_len(fields, ids.len())?;
 
     let data = emb.data();
     match bytemuck::try_cast_slice::<u8, f32>(data) {
@@ -86,6 +106,7 @@ pub fn build_from_npy(
             build(
                 target,
                 &corpus,
+                Rows::Given(fields),
                 &config,
                 progress,
                 Source::External,
@@ -104,7 +125,13 @@ pub fn build_from_npy(
                         .chunks_exact(4)
                         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
                 );
-                builder.add_document(id, &row)?;
+                let f = fields.get(d);
+                builder.add_document_with(
+                    id,
+                    &row,
+                    f.and_then(|f| f.metadata.as_ref()),
+                    f.and_then(|f| f.text.as_deref()),
+                )?;
             }
             builder.finish(progress)
         }

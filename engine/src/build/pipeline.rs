@@ -17,6 +17,7 @@ use crate::format::manifest::{sync_dir, Manifest, SEGMENTED_VERSION};
 use crate::format::meta::{BuildParams, FORMAT_NAME};
 use crate::format::npy::write_array;
 use crate::format::{CENTROIDS, CENTROID_SCALES, CODEBOOKS, CUTOFFS, EMBEDDINGS, WEIGHTS};
+use crate::stored::Rows;
 
 pub(crate) use super::segment_writer::Corpus;
 
@@ -39,6 +40,7 @@ pub(crate) const SPILL: &str = "embeddings.spill";
 pub(crate) fn build(
     target: Target,
     corpus: &Corpus<'_>,
+    rows: Rows<'_>,
     config: &BuildConfig,
     progress: &dyn BuildProgress,
     source: Source,
@@ -74,6 +76,7 @@ pub(crate) fn build(
         &target.root().join(&names.segment),
         &names.segment,
         corpus,
+        rows,
         &plan,
         progress,
     )?;
@@ -117,6 +120,10 @@ pub(crate) fn build(
         bytes_total,
         bytes_per_embedding: bytes_total as f64 / n as f64,
         bytes_embeddings,
+        bytes_metadata: manifest.segments[0]
+            .files
+            .get(crate::format::METADATA)
+            .map_or(0, |f| f.size),
         seconds: started.elapsed().as_secs_f64(),
         generation: manifest.generation,
         notes,

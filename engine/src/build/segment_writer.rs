@@ -17,6 +17,7 @@ use crate::format::manifest::{sync_dir, SegmentEntry};
 use crate::format::npy::write_array;
 use crate::format::table::write_table;
 use crate::format::{DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS, POSTINGS, POSTINGS_MAGIC};
+use crate::stored::{write_rows, Rows};
 
 /// Documents to write as a segment.
 pub(crate) struct Corpus<'a> {
@@ -38,12 +39,13 @@ pub(crate) struct SegmentPlan<'a> {
     pub trained: bool,
 }
 
-/// Writes `corpus` as segment `name` into `dir` (created here), synced, and returns its
-/// manifest entry.
+/// Writes `corpus` as segment `name` into `dir` (created here), with `rows` as its
+/// metadata database, synced, and returns its manifest entry.
 pub(crate) fn write_segment(
     dir: &Path,
     name: &str,
     corpus: &Corpus<'_>,
+    rows: Rows<'_>,
     plan: &SegmentPlan<'_>,
     progress: &dyn BuildProgress,
 ) -> Result<SegmentEntry> {
@@ -75,6 +77,7 @@ pub(crate) fn write_segment(
         corpus.ids.iter().map(|s| s.as_bytes()),
     )?;
     progress.advance(1);
+    write_rows(dir, corpus.ids, rows)?;
     sync_dir(dir)?;
     let files = sum_files(dir)?;
     let empty_documents = corpus

@@ -25,6 +25,11 @@
 //!                        record d is document d's external id, UTF-8
 //!   embeddings.npy       f32 [num_embeddings, dim]  optional (keep_embeddings): the
 //!                        uncompressed embeddings, for exact search
+//!   metadata.sqlite      format 3, in every segment written since metadata exists:
+//!                        SQLite (tartan_metadata's schema) with each document's id,
+//!                        flat JSON metadata and optional text (+ FTS5), row = local
+//!                        document number; size and CRC-32C in the manifest like the
+//!                        rest, opened read-only (immutable) with the segment
 //! ```
 //!
 //! All integers are little endian. At 2 bits and dim 128 an embedding costs 32 code
@@ -68,6 +73,10 @@ pub const POSTINGS: &str = "postings.bin";
 pub const DOC_IDS: &str = "doc_ids.bin";
 /// `embeddings.npy`
 pub const EMBEDDINGS: &str = "embeddings.npy";
+/// A segment's metadata and stored text (SQLite, written by `tartan_metadata`): ids,
+/// flat JSON metadata, optional text and its full-text index. Absent from segments
+/// written before metadata existed, which then read as documents without any.
+pub const METADATA: &str = tartan_metadata::FILE_NAME;
 
 /// Magic of `postings.bin`.
 pub const POSTINGS_MAGIC: &[u8; 8] = b"TARTNPST";

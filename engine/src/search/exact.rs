@@ -122,6 +122,35 @@ impl Index {
         Ok(top_hits(&mut best, k))
     }
 
+    /// [`Index::search_exact`] over the documents of `allowed` only (document numbers
+    /// of this snapshot, as from [`Index::filter`]): the exact filtered top-k, the
+    /// ground truth of filtered search. Deleted and empty documents are never returned.
+    pub fn search_exact_within(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: &roaring::RoaringBitmap,
+    ) -> Result<Vec<SearchHit>> {
+        if !self.has_embeddings() {
+            return Err(EngineError::NoEmbeddings);
+        }
+        let dim = self.dim();
+        check_query(query, dim)?;
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let docs: Vec<u32> = allowed
+            .iter()
+            .take_while(|&d| (d as usize) < self.num_documents())
+            .filter(|&d| !self.is_deleted(d) && self.doc_len(d).unwrap_or(0) > 0)
+            .collect();
+        let mut best: Vec<(f32, u32)> = docs
+            .par_iter()
+            .map(|&d| Ok((maxsim(query, self.document_embeddings(d)?, dim), d)))
+            .collect::<Result<_>>()?;
+        Ok(top_hits(&mut best, k))
+    }
+
     /// MaxSim over the decompressed embeddings of every document (implicit
     /// decompression, in parallel): the ceiling PLAID's approximations are measured
     /// against. Documents with no embeddings are never returned.

@@ -15,4 +15,5 @@ pub use block_score::{force_final_stage, FinalStage};
 pub use exact::{dot, maxsim, query_centroid_scores};
 pub use params::{SearchHit, SearchParams};
 pub use recall::recall;
-pub use searcher::Searcher;
+pub use searcher::{Searcher, DIRECT_SCORING_MAX_EMBEDDINGS};
+pub(crate) use topk::top_hits;

@@ -15,8 +15,11 @@ use crate::format::doc_centroids::DocCentroidsWriter;
 use crate::format::manifest::{sync_dir, Manifest, SegmentEntry};
 use crate::format::npy::{write_array, Dtype, NpyWriter};
 use crate::format::table::write_table;
-use crate::format::{CENTROID_IDS, CODES, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS, EMBEDDINGS};
+use crate::format::{
+    CENTROID_IDS, CODES, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS, EMBEDDINGS, METADATA,
+};
 use crate::index::Index;
+use crate::stored::{copy_rows, Rows};
 
 /// Merges the smallest segments of `index` (by live documents) into one until `next`
 /// lists at most `keep` of them (segments `next` lists beyond `index`'s, just added,
@@ -151,6 +154,8 @@ fn write_merged(dir: &Path, name: &str, index: &Index, chosen: &[usize]) -> Resu
         DOC_IDS_MAGIC,
         ids.iter().map(|s| s.as_bytes()),
     )?;
+    let kept = |s: usize, d: u32| !index.segments[s].deleted.contains(d);
+    copy_rows(index, chosen, &kept, &out.join(METADATA))?;
     sync_dir(&out)?;
     Ok(SegmentEntry {
         name: name.to_owned(),
@@ -180,10 +185,12 @@ pub(crate) fn retrain(
     let mut embeddings = Vec::new();
     let mut offsets = vec![0u64];
     let mut ids = Vec::new();
+    let mut fields = Vec::new();
     for doc in 0..index.num_documents() as u32 {
         if index.is_deleted(doc) {
             continue;
         }
+        fields.push(index.stored_fields(doc)?);
         let rows = index.document_embeddings(doc)?;
         embeddings.extend_from_slice(rows);
         offsets.push(offsets[offsets.len() - 1] + (rows.len() / dim) as u64);
@@ -222,6 +229,7 @@ pub(crate) fn retrain(
         &writer.dir.join(&seg_name),
         &seg_name,
         &corpus,
+        Rows::Given(&fields),
         &plan,
         progress,
     )?;

@@ -25,6 +25,7 @@ use crate::error::{EngineError, Result};
 use crate::format::checksum::FileSum;
 use crate::format::manifest::{swap_current, write_manifest, write_synced, DeletesEntry, Manifest};
 use crate::index::Index;
+use crate::stored::{check_fields_len, Rows, StoredFields};
 use cleanup::remove_unreferenced;
 use lock::WriterLock;
 
@@ -151,6 +152,25 @@ impl IndexWriter {
         upsert: bool,
         progress: &dyn BuildProgress,
     ) -> Result<CommitReport> {
+        self.add_with(ids, embeddings, doclens, &[], upsert, progress)
+    }
+
+    /// [`IndexWriter::add`] with each document's metadata and text (`fields`: one entry
+    /// a document, or empty for none), stored in the new segment's `metadata.sqlite`
+    /// before the commit.
+    ///
+    /// Errors: those of `add`; [`EngineError::Metadata`] naming the document and key of
+    /// metadata that is not a flat object of supported values (nothing committed).
+    pub fn add_with(
+        &mut self,
+        ids: &[String],
+        embeddings: &[f32],
+        doclens: &[usize],
+        fields: &[StoredFields],
+        upsert: bool,
+        progress: &dyn BuildProgress,
+    ) -> Result<CommitReport> {
+        check_fields_len(fields, ids.len())?;
         let dim = self.index.dim();
         if ids.len() != doclens.len() {
             return Err(EngineError::InvalidConfig {
@@ -207,7 +227,14 @@ impl IndexWriter {
             doc_offsets: &doc_offsets,
             ids,
         };
-        let entry = write_segment(&self.dir.join(&name), &name, &corpus, &plan, progress)?;
+        let entry = write_segment(
+            &self.dir.join(&name),
+            &name,
+            &corpus,
+            Rows::Given(fields),
+            &plan,
+            progress,
+        )?;
         fail::fail_point!("add.after_segment", |_| Err(
             crate::format::manifest::injected("add.after_segment")
         ));

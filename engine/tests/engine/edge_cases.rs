@@ -152,9 +152,9 @@ fn bad_documents_are_rejected_where_they_are_added() {
     );
     assert!(err.to_string().contains("\"b\""), "{err}");
     builder.add_document("dup", &[1.0, 0.0, 0.0, 0.0]).unwrap();
-    builder.add_document("dup", &[0.0, 1.0, 0.0, 0.0]).unwrap();
+    // A repeated id is refused when added (the segment's store has one row an id).
     assert!(matches!(
-        builder.finish(&NoProgress),
+        builder.add_document("dup", &[0.0, 1.0, 0.0, 0.0]),
         Err(EngineError::DuplicateId { id }) if id == "dup"
     ));
 }

@@ -6,4 +6,5 @@ mod corruption;
 mod edge_cases;
 mod input_checks;
 mod living;
+mod metadata;
 mod quality;

@@ -178,6 +178,23 @@ impl Filter {
         }
     }
 
+    /// Whether a document with no metadata and no text matches: what the filter selects
+    /// in a segment written without a store (an index from before metadata existed), where
+    /// every document is such a document. `$ne`, `$nin` and `$exists: false` hold for a
+    /// missing key; every other condition and `$text` do not.
+    pub fn matches_empty_document(&self) -> bool {
+        match self {
+            Filter::And(filters) => filters.iter().all(Filter::matches_empty_document),
+            Filter::Or(filters) => filters.iter().any(Filter::matches_empty_document),
+            Filter::Not(filter) => !filter.matches_empty_document(),
+            Filter::Field { condition, .. } => matches!(
+                condition,
+                Condition::Ne(_) | Condition::Nin(_) | Condition::Exists(false)
+            ),
+            Filter::Text(_) => false,
+        }
+    }
+
     /// The canonical JSON form as a compact string (the key of the bitmap cache).
     pub fn canonical(&self) -> String {
         self.to_json().to_string()

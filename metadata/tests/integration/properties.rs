@@ -197,6 +197,8 @@ proptest! {
             prop_assert_eq!(store.ordinals().expect("ordinals"), &all);
             // The canonical form parses back to the same filter.
             prop_assert_eq!(Filter::parse(&filter.to_json()), Ok(filter.clone()));
+            // What a segment without a store selects: the semantics on a bare document.
+            prop_assert_eq!(filter.matches_empty_document(), matches(filter, None), "filter {}", filter);
         }
     }
 

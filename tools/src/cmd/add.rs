@@ -21,6 +21,10 @@ use crate::{model, Globals};
 /// nothing is committed, unless --upsert, which replaces that document in the same
 /// commit. Added documents are quantised with the index's codec; `tartan stats`
 /// reports how far they drift from it.
+///
+/// Metadata comes from the corpus lines' "metadata" objects, or --metadata M.jsonl
+/// ({"id": ..., "key": value, ...} a line) beside --embeddings. Texts are stored with
+/// --store-text, and always when the index stores text already.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct AddArgs {
@@ -46,6 +50,12 @@ pub struct AddArgs {
     /// Document ids, one per line.
     #[arg(long, value_name = "ids.txt", requires = "embeddings")]
     pub ids: Option<PathBuf>,
+    /// Document metadata, one {"id": ..., "key": value, ...} object per line.
+    #[arg(long, value_name = "M.jsonl", requires = "embeddings")]
+    pub metadata: Option<PathBuf>,
+    /// Store each document's text (the default when the index stores text already).
+    #[arg(long, conflicts_with = "embeddings")]
+    pub store_text: bool,
     /// Replace documents whose id the index already holds.
     #[arg(long)]
     pub upsert: bool,
@@ -66,15 +76,25 @@ pub fn run(args: AddArgs, globals: Globals) -> Result<()> {
     let mut writer = IndexWriter::open(&args.index)
         .with_context(|| format!("cannot open {} for writing", args.index.display()))?;
     let dim = writer.index().dim();
-    let (ids, embeddings, doclens) = match &args.embeddings {
-        Some(e) => read_embeddings(
-            e,
-            args.doclens
-                .as_deref()
-                .context("--embeddings needs --doclens")?,
-            args.ids.as_deref().context("--embeddings needs --ids")?,
-            dim,
-        )?,
+    let store_text = args.store_text || writer.index().has_text();
+    let (ids, embeddings, doclens, fields) = match &args.embeddings {
+        Some(e) => {
+            let (ids, embeddings, doclens) = read_embeddings(
+                e,
+                args.doclens
+                    .as_deref()
+                    .context("--embeddings needs --doclens")?,
+                args.ids.as_deref().context("--embeddings needs --ids")?,
+                dim,
+            )?;
+            let fields = match &args.metadata {
+                Some(path) => {
+                    crate::metadata_file::fields_for(path, &ids, crate::metadata_file::read(path)?)?
+                }
+                None => Vec::new(),
+            };
+            (ids, embeddings, doclens, fields)
+        }
         None => {
             let corpus = args
                 .corpus
@@ -93,6 +113,7 @@ pub fn run(args: AddArgs, globals: Globals) -> Result<()> {
             let total = source.count()?;
             let progress = bar("encoding", total, globals.quiet);
             let (mut ids, mut all, mut lens) = (Vec::new(), Vec::new(), Vec::new());
+            let mut fields = Vec::new();
             let mut items = source.items()?;
             let batch = args.encode.batch_size as usize;
             loop {
@@ -105,6 +126,10 @@ pub fn run(args: AddArgs, globals: Globals) -> Result<()> {
                     .encode_documents(&texts, batch)
                     .context("encoding documents failed")?;
                 for (doc, emb) in chunk.iter().zip(encoded) {
+                    fields.push(tartan_engine::StoredFields {
+                        metadata: doc.metadata.clone(),
+                        text: store_text.then(|| doc.text.clone()),
+                    });
                     ids.push(doc.id.clone());
                     lens.push(emb.data.len() / dim);
                     all.extend_from_slice(&emb.data);
@@ -112,12 +137,12 @@ pub fn run(args: AddArgs, globals: Globals) -> Result<()> {
                 progress.inc(chunk.len() as u64);
             }
             progress.finish();
-            (ids, all, lens)
+            (ids, all, lens, fields)
         }
     };
     let bars = BuildBars::new(globals.quiet);
     let report = writer
-        .add(&ids, &embeddings, &doclens, args.upsert, &bars)
+        .add_with(&ids, &embeddings, &doclens, &fields, args.upsert, &bars)
         .context("adding documents failed")?;
     bars.finish();
     for note in &report.notes {

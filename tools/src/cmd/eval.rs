@@ -44,6 +44,12 @@ use crate::{cache, metrics, model, Globals};
 /// same measures plus recall@10 of PLAID and of the ceiling against the exact top-10
 /// and of PLAID against the ceiling's top-10.
 ///
+/// --filter JSON restricts every search to the documents whose metadata matches (the
+/// language of `tartan search --filter`), to evaluate on a subset; the judgments are
+/// left as they are. --hybrid also ranks by BM25 over the stored text and by the
+/// reciprocal rank fusion of BM25 and PLAID (--rrf-k, 60), and prints the three rows;
+/// the index then stores the documents' text (an index without it is rebuilt).
+///
 /// The cache is --cache-dir, else $TARTAN_CACHE, else $XDG_CACHE_HOME/tartan, else
 /// ~/.cache/tartan.
 #[derive(Debug, Args)]
@@ -76,6 +82,15 @@ pub struct EvalArgs {
     /// Also evaluate exact MaxSim search and PLAID's recall of its top-10.
     #[arg(long)]
     pub compare_exact: bool,
+    /// Search only the documents whose metadata matches this JSON filter.
+    #[arg(long, value_name = "JSON", value_parser = crate::retrieval::parse_filter)]
+    pub filter: Option<tartan_engine::metadata::Filter>,
+    /// Also evaluate BM25 alone and its fusion with PLAID (reciprocal rank fusion).
+    #[arg(long)]
+    pub hybrid: bool,
+    /// The rank-fusion constant of --hybrid (default 60).
+    #[arg(long, value_name = "K", requires = "hybrid", value_parser = crate::retrieval::parse_rrf_k)]
+    pub rrf_k: Option<f32>,
     #[command(flatten)]
     pub build: BuildArgs,
     #[command(flatten)]
@@ -157,7 +172,14 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
     let source = TextSource::Beir(dataset_dir.clone());
     let record = model::record(&args.model, &encoder);
 
-    let built = match reuse_check(&index_dir, &record, &build, &source, args.rebuild)? {
+    let built = match reuse_check(
+        &index_dir,
+        &record,
+        &build,
+        &source,
+        args.rebuild,
+        args.hybrid,
+    )? {
         Reuse::Yes => {
             eprintln!("reusing index {}", index_dir.display());
             false
@@ -190,7 +212,8 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
                 out: &index_dir,
                 build: &build,
                 batch_size: args.encode.batch_size as usize,
-                store_text: false,
+                // BM25 and hybrid search read it (the reuse check asks for it then).
+                store_text: args.hybrid,
                 overwrite: index_dir.exists(),
                 quiet: globals.quiet,
             })?;
@@ -237,7 +260,22 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
         Ok((report, removed))
     };
 
-    let plaid_hits = timed_searches(&index, &encoded, |q| index.search(q, &params))?;
+    let allowed = crate::retrieval::allowed(&index, args.filter.as_ref())?;
+    if let Some(a) = &allowed {
+        eprintln!(
+            "filter {} allows {} of {} documents",
+            args.filter
+                .as_ref()
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
+            a.len(),
+            index.num_live_documents()
+        );
+    }
+    let plaid_hits = timed_searches(&index, &encoded, |q| match &allowed {
+        Some(a) => index.search_within(q, &params, a),
+        None => index.search(q, &params),
+    })?;
     let qps_parallel = parallel_qps(&index, &encoded, &params)?;
     let (plaid, plaid_removed) = report_method(
         &plaid_hits,
@@ -246,8 +284,39 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
         Some(qps_parallel),
     )?;
 
+    let hybrid = if args.hybrid {
+        crate::retrieval::check_mode(&index, crate::retrieval::Mode::Hybrid)?;
+        let run = |mode| -> Result<(Vec<Vec<SearchHit>>, Vec<Duration>)> {
+            let retrieval = crate::retrieval::Retrieval {
+                mode,
+                params: &params,
+                exact: false,
+                allowed: allowed.as_ref(),
+                rrf_k: args.rrf_k.unwrap_or(crate::retrieval::RRF_K),
+            };
+            let (mut all, mut times) = (Vec::new(), Vec::new());
+            for (q, vector) in queries.iter().zip(&encoded) {
+                let t = Instant::now();
+                all.push(retrieval.run(&index, Some(vector), Some(&q.text))?);
+                times.push(t.elapsed());
+            }
+            Ok((all, times))
+        };
+        let bm25 = run(crate::retrieval::Mode::Lexical)?;
+        let fused = run(crate::retrieval::Mode::Hybrid)?;
+        Some((
+            report_method(&bm25, "run.bm25.trec", "tartan-bm25", None)?.0,
+            report_method(&fused, "run.hybrid.trec", "tartan-hybrid", None)?.0,
+        ))
+    } else {
+        None
+    };
+
     let exact = if args.compare_exact {
-        let exact_hits = timed_searches(&index, &encoded, |q| index.search_exact(q, k))?;
+        let exact_hits = timed_searches(&index, &encoded, |q| match &allowed {
+            Some(a) => index.search_exact_within(q, k, a),
+            None => index.search_exact(q, k),
+        })?;
         // The codec's ceiling: every document's decompressed embeddings, no pruning.
         let ceiling_hits = timed_searches(&index, &encoded, |q| index.search_exhaustive(q, k))?;
         Some(Comparison {
@@ -286,12 +355,18 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
             "centroids": meta.num_centroids,
             "codec": meta.codec,
             "bytes": index_bytes,
+            "bytes_metadata": index.bytes_metadata(),
             "bytes_per_embedding": index_bytes as f64 / index.num_embeddings().max(1) as f64,
         },
         "threads": rayon::current_num_threads(),
         "latency_encode": encode_latency,
         "hits_removed_identical_ids": plaid_removed,
         "plaid": plaid,
+        "filter": args.filter.as_ref().map(|f| f.to_json()),
+        "allowed_documents": allowed.as_ref().map(|a| a.len()),
+        "bm25": hybrid.as_ref().map(|h| &h.0),
+        "hybrid": hybrid.as_ref().map(|h| &h.1),
+        "rrf_k": args.hybrid.then(|| args.rrf_k.unwrap_or(crate::retrieval::RRF_K)),
         "exact": exact.as_ref().map(|c| &c.exact),
         "ceiling": exact.as_ref().map(|c| &c.ceiling),
         "plaid_recall_of_exact_top10": exact.as_ref().map(|c| c.plaid_of_exact),
@@ -311,6 +386,13 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
         index_bytes as f64 / 1e6,
         index_bytes as f64 / index.num_embeddings().max(1) as f64,
     );
+    let codes = index_bytes - index.bytes_metadata();
+    println!(
+        "  of which {:.1} MB ids, metadata and stored text (SQLite), {:.1} MB the compressed index ({:.1} bytes/embedding)",
+        index.bytes_metadata() as f64 / 1e6,
+        codes as f64 / 1e6,
+        codes as f64 / index.num_embeddings().max(1) as f64,
+    );
     println!(
         "{:<9} {:>8} {:>11} {:>8}",
         "", "nDCG@10", "Recall@100", "MRR@10"
@@ -322,6 +404,10 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
         );
     };
     row("plaid", &plaid.metrics);
+    if let Some((bm25, fused)) = &hybrid {
+        row("bm25", &bm25.metrics);
+        row("hybrid", &fused.metrics);
+    }
     if let Some(c) = &exact {
         row("ceiling", &c.ceiling.metrics);
         row("exact", &c.exact.metrics);
@@ -387,6 +473,7 @@ fn reuse_check(
     build: &BuildArgs,
     source: &TextSource,
     rebuild: bool,
+    needs_text: bool,
 ) -> Result<Reuse> {
     if !dir.exists() {
         return Ok(Reuse::No("no index yet".into()));
@@ -420,6 +507,9 @@ fn reuse_check(
     }
     if meta.build.seed != build.seed {
         return Ok(Reuse::No(format!("built with seed {}", meta.build.seed)));
+    }
+    if needs_text && !index.has_text() {
+        return Ok(Reuse::No("BM25 needs the stored text".into()));
     }
     if build.keep_embeddings && !index.has_embeddings() {
         return Ok(Reuse::No("exact search needs the kept embeddings".into()));

@@ -10,7 +10,6 @@ use tartan_engine::{BuildReport, IndexBuilder};
 
 use crate::args::{BuildArgs, EncoderArgs};
 use crate::corpus::{TextItem, TextSource};
-use crate::docstore::DocStoreWriter;
 use crate::progress::{bar, BuildBars};
 use crate::{model, Globals};
 
@@ -26,8 +25,15 @@ use crate::{model, Globals};
 /// index, so `tartan search` encodes queries the same way.
 ///
 /// From embeddings: `tartan index --embeddings E.npy --doclens L.npy [--ids ids.txt]
-/// --out DIR`, with E float32 [total_tokens, dim] (each document's rows contiguous,
-/// in order), L integer [n_docs], ids one per line (default 0..n-1).
+/// [--metadata M.jsonl] --out DIR`, with E float32 [total_tokens, dim] (each
+/// document's rows contiguous, in order), L integer [n_docs], ids one per line
+/// (default 0..n-1), M one {"id": ..., "key": value, ...} object per line.
+///
+/// Metadata: a JSONL corpus line's "metadata" object (and a BEIR corpus's), or
+/// --metadata beside --embeddings, is stored with the document in the index (one
+/// SQLite database a segment): flat objects of strings, numbers, bools, null and
+/// arrays of strings, for `tartan search --filter`. --store-text stores the text too
+/// (search output, --lexical and --hybrid search).
 ///
 /// The index is written to a temporary directory and renamed into place last, so
 /// an interrupted build never leaves a half index that opens.
@@ -54,13 +60,16 @@ pub struct IndexArgs {
     /// Document ids, one per line (default 0..n-1).
     #[arg(long, value_name = "ids.txt", requires = "embeddings")]
     pub ids: Option<PathBuf>,
+    /// Document metadata, one {"id": ..., "key": value, ...} object per line (needs --ids).
+    #[arg(long, value_name = "M.jsonl", requires_all = ["embeddings", "ids"])]
+    pub metadata: Option<PathBuf>,
     /// The index directory to create.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
     /// Replace an existing index at --out.
     #[arg(long)]
     pub force: bool,
-    /// Keep the document texts beside the index (docs.jsonl) so search shows them.
+    /// Store each document's text in the index, for search output and lexical search.
     #[arg(long, conflicts_with = "embeddings")]
     pub store_text: bool,
     #[command(flatten)]
@@ -78,13 +87,20 @@ pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
             .as_ref()
             .context("--embeddings needs --doclens")?;
         let ids = args.ids.as_deref().map(read_ids).transpose()?;
+        let fields = match (&args.metadata, &ids) {
+            (Some(path), Some(ids)) => {
+                crate::metadata_file::fields_for(path, ids, crate::metadata_file::read(path)?)?
+            }
+            _ => Vec::new(),
+        };
         let bars = BuildBars::new(globals.quiet);
         let config = args
             .build
             .config(serde_json::json!({"source": "npy"}), args.force);
-        let report =
-            tartan_engine::build_from_npy(embeddings, doclens, ids, &args.out, config, &bars)
-                .with_context(|| format!("cannot build an index from {}", embeddings.display()))?;
+        let report = tartan_engine::build_from_npy_with(
+            embeddings, doclens, ids, &fields, &args.out, config, &bars,
+        )
+        .with_context(|| format!("cannot build an index from {}", embeddings.display()))?;
         bars.finish();
         report
     } else {
@@ -149,6 +165,7 @@ pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
 
 /// Prints what a build produced.
 pub fn print_report(report: &BuildReport, out: &Path) {
+    let codes = report.bytes_total - report.bytes_metadata;
     eprintln!(
         "indexed {} documents, {} embeddings, {} centroids: {:.2} MB ({:.1} bytes/embedding) in {:.1}s -> {}",
         report.num_documents,
@@ -158,6 +175,12 @@ pub fn print_report(report: &BuildReport, out: &Path) {
         report.bytes_per_embedding,
         report.seconds,
         out.display()
+    );
+    eprintln!(
+        "  of which {:.2} MB ids, metadata and stored text (SQLite), {:.2} MB the compressed index ({:.1} bytes/embedding)",
+        report.bytes_metadata as f64 / 1e6,
+        codes as f64 / 1e6,
+        codes as f64 / report.num_embeddings.max(1) as f64
     );
 }
 
@@ -195,7 +218,7 @@ pub struct TextBuild<'a> {
     pub build: &'a BuildArgs,
     /// Documents per forward pass.
     pub batch_size: usize,
-    /// Also write docs.jsonl.
+    /// Also store each document's text in the index.
     pub store_text: bool,
     /// Replace an existing index at `out`.
     pub overwrite: bool,
@@ -212,12 +235,7 @@ pub fn build_from_text(job: &TextBuild<'_>) -> Result<BuildReport> {
         .config(model::record(job.model, job.encoder), job.overwrite);
     let mut builder = IndexBuilder::new(job.out, job.encoder.dim(), config)
         .with_context(|| format!("cannot start an index at {}", job.out.display()))?;
-    let mut texts = if job.store_text {
-        Some(DocStoreWriter::create(job.out)?)
-    } else {
-        None
-    };
-    let result = (|| {
+    let result = (|| -> Result<BuildReport> {
         let encoding = bar("encoding", total, job.quiet);
         // Several forward batches per chunk keep the encoder busy; the chunk is
         // the only text held in memory.
@@ -238,12 +256,10 @@ pub fn build_from_text(job: &TextBuild<'_>) -> Result<BuildReport> {
                 .encode_documents(&refs, job.batch_size)
                 .context("encoding documents failed")?;
             for (doc, emb) in chunk.iter().zip(&embedded) {
+                let text = job.store_text.then_some(doc.text.as_str());
                 builder
-                    .add_document(&doc.id, &emb.data)
+                    .add_document_with(&doc.id, &emb.data, doc.metadata.as_ref(), text)
                     .with_context(|| format!("cannot add document {}", doc.id))?;
-                if let Some(w) = texts.as_mut() {
-                    w.add(&doc.id, &doc.text)?;
-                }
             }
             encoding.inc(chunk.len() as u64);
         }
@@ -253,23 +269,9 @@ pub fn build_from_text(job: &TextBuild<'_>) -> Result<BuildReport> {
         bars.finish();
         Ok(report)
     })();
-    match (result, texts) {
-        (Ok(mut report), Some(w)) => {
-            w.finish(job.out)?;
-            report.seconds = started.elapsed().as_secs_f64();
-            Ok(report)
-        }
-        (Ok(mut report), None) => {
-            report.seconds = started.elapsed().as_secs_f64();
-            Ok(report)
-        }
-        (Err(e), w) => {
-            if let Some(w) = w {
-                w.abandon();
-            }
-            Err(e)
-        }
-    }
+    let mut report = result?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
 }
 
 #[cfg(test)]

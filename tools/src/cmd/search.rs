@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{ensure, Context, Result};
 use clap::Args;
 use tartan_engine::format::npy_input::NpyInput;
+use tartan_engine::metadata::Filter;
 use tartan_engine::{Index, SearchHit, SearchParams};
 
 use crate::args::{EncoderArgs, SearchParamArgs};
 use crate::corpus::{read_queries, TextItem};
-use crate::docstore::DocStore;
 use crate::results::{self, Format, Hit, QueryResults};
+use crate::retrieval::{self, Mode, Retrieval};
 use crate::{model, Globals};
 
 /// Search an index.
@@ -28,6 +29,14 @@ use crate::{model, Globals};
 ///
 /// PLAID search by default (--nprobe, --threshold, --ndocs tune it); --exact scores
 /// every document by brute-force MaxSim (needs an index built with --keep-embeddings).
+///
+/// --filter '{"year": {"$gte": 2020}, "source": {"$in": ["pubmed", "arxiv"]}}' searches
+/// only the documents whose metadata matches (MongoDB-style operators: $eq $ne $gt
+/// $gte $lt $lte $in $nin $exists $contains, $and $or $not, and "$text": "words" for
+/// documents whose stored text holds every word); a malformed filter exits 2 naming
+/// the offending part. --lexical ranks by BM25 over the stored text (no model needed);
+/// --hybrid fuses PLAID's and BM25's lists by reciprocal rank fusion (--rrf-k, 60).
+/// Both need an index built with --store-text. docs/metadata.md has the details.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct SearchArgs {
@@ -58,6 +67,18 @@ pub struct SearchArgs {
     /// Do not show document texts even when the index stores them.
     #[arg(long)]
     pub no_text: bool,
+    /// Only documents whose metadata matches this JSON filter.
+    #[arg(long, value_name = "JSON", value_parser = crate::retrieval::parse_filter)]
+    pub filter: Option<Filter>,
+    /// BM25 over the stored document text instead of late interaction.
+    #[arg(long, conflicts_with_all = ["hybrid", "query_embeddings", "exact"])]
+    pub lexical: bool,
+    /// Late interaction and BM25 fused by reciprocal rank fusion.
+    #[arg(long, conflicts_with = "query_embeddings")]
+    pub hybrid: bool,
+    /// The rank-fusion constant of --hybrid (default 60).
+    #[arg(long, value_name = "K", requires = "hybrid", value_parser = crate::retrieval::parse_rrf_k)]
+    pub rrf_k: Option<f32>,
     #[command(flatten)]
     pub params: SearchParamArgs,
     #[command(flatten)]
@@ -76,6 +97,14 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
             args.index.display()
         );
     }
+    let mode = if args.lexical {
+        Mode::Lexical
+    } else if args.hybrid {
+        Mode::Hybrid
+    } else {
+        Mode::Semantic
+    };
+    retrieval::check_mode(&index, mode)?;
     let (queries, labels) = if let Some(path) = &args.query_embeddings {
         let queries = read_query_embeddings(path, index.dim())?;
         let labels = vec![None; queries.len()];
@@ -92,6 +121,7 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
                     TextItem {
                         id: i.to_string(),
                         text: q.clone(),
+                        metadata: None,
                     },
                 )
             })
@@ -107,31 +137,55 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
             !items.is_empty(),
             "no queries: give QUERY text, --queries FILE or --query-embeddings"
         );
-        let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)?;
-        let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
-        ensure!(
-            encoder.dim() == index.dim(),
-            "model {model_name} makes {}-dim vectors but the index holds {}-dim ones",
-            encoder.dim(),
-            index.dim()
-        );
-        let texts: Vec<&str> = items.iter().map(|(_, q)| q.text.as_str()).collect();
-        let encoded = encoder
-            .encode_queries(&texts)
-            .context("encoding queries failed")?;
-        let queries = encoded.into_iter().map(|e| e.data).collect();
-        let labels = items
-            .into_iter()
-            .map(|(id, q)| Some((id, q.text)))
-            .collect();
-        (queries, labels)
+        if mode == Mode::Lexical {
+            let labels: Vec<_> = items
+                .into_iter()
+                .map(|(id, q)| Some((id, q.text)))
+                .collect();
+            (Vec::new(), labels)
+        } else {
+            let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)?;
+            let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
+            ensure!(
+                encoder.dim() == index.dim(),
+                "model {model_name} makes {}-dim vectors but the index holds {}-dim ones",
+                encoder.dim(),
+                index.dim()
+            );
+            let texts: Vec<&str> = items.iter().map(|(_, q)| q.text.as_str()).collect();
+            let encoded = encoder
+                .encode_queries(&texts)
+                .context("encoding queries failed")?;
+            let queries = encoded.into_iter().map(|e| e.data).collect();
+            let labels = items
+                .into_iter()
+                .map(|(id, q)| Some((id, q.text)))
+                .collect();
+            (queries, labels)
+        }
     };
-    let hits = run_searches(&index, &queries, &params, args.exact)?;
-    let docs = if args.no_text || args.format == Format::Trec {
-        None
+    let allowed = retrieval::allowed(&index, args.filter.as_ref())?;
+    let retrieval = Retrieval {
+        mode,
+        params: &params,
+        exact: args.exact,
+        allowed: allowed.as_ref(),
+        rrf_k: args.rrf_k.unwrap_or(retrieval::RRF_K),
+    };
+    let hits = if mode == Mode::Semantic && allowed.is_none() {
+        run_searches(&index, &queries, &params, args.exact)?
     } else {
-        DocStore::open(&args.index)?
+        use rayon::prelude::*;
+        labels
+            .par_iter()
+            .enumerate()
+            .map(|(i, label)| {
+                let text = label.as_ref().map(|(_, t)| t.as_str());
+                retrieval.run(&index, queries.get(i).map(Vec::as_slice), text)
+            })
+            .collect::<Result<Vec<_>>>()?
     };
+    let with_text = !(args.no_text || args.format == Format::Trec);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for (i, (hits, label)) in hits.iter().zip(labels).enumerate() {
@@ -143,7 +197,7 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
             query: i,
             query_id,
             text,
-            results: to_hits(&index, hits, docs.as_ref())?,
+            results: to_hits(&index, hits, with_text)?,
         };
         results::write(&mut out, args.format, &results)?;
     }
@@ -187,17 +241,20 @@ pub fn run_searches(
     }
 }
 
-/// Engine hits with external ids (and texts when a store is given).
-pub fn to_hits(index: &Index, hits: &[SearchHit], docs: Option<&DocStore>) -> Result<Vec<Hit>> {
+/// Engine hits with external ids (and their stored texts, `with_text`).
+pub fn to_hits(index: &Index, hits: &[SearchHit], with_text: bool) -> Result<Vec<Hit>> {
     hits.iter()
         .map(|h| {
             Ok(Hit {
                 id: index.doc_id(h.doc).to_string(),
                 score: h.score,
-                text: docs
-                    .map(|d| d.text(index.doc_id(h.doc)))
-                    .transpose()?
-                    .flatten(),
+                text: if with_text {
+                    index.text(h.doc).with_context(|| {
+                        format!("cannot read the text of {}", index.doc_id(h.doc))
+                    })?
+                } else {
+                    None
+                },
             })
         })
         .collect()

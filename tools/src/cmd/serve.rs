@@ -13,7 +13,6 @@ use tartan_engine::IndexWriter;
 
 use crate::args::ConnectionArgs;
 use crate::cmd::search::open_index;
-use crate::docstore::DocStore;
 use crate::model::{self, parse_device, parse_precision};
 use crate::server::connections::{self, ConnLimits};
 use crate::server::reload::{self, Snapshot};
@@ -28,6 +27,11 @@ use crate::Globals;
 /// index records, or --model) or {"embeddings": [[[f32; dim]; tokens], ...], "k": 10},
 /// optionally "nprobe", "threshold", "ndocs", "exact"; the reply is
 /// {"results": [{"query": 0, "results": [{"id": "...", "score": 12.3}, ...]}], "took_ms": 1.2}.
+/// "filter": {...} restricts the search to documents whose metadata matches (the
+/// language of `tartan search --filter`; a malformed one is 400 naming the offending
+/// part); "mode": "lexical" ranks by BM25 over the stored text (texts only, no model
+/// needed), "hybrid" fuses late interaction and BM25 by reciprocal rank fusion
+/// ("rrf_k", default 60); "semantic" (late interaction) is the default.
 /// GET /health answers {"status": "ok"}; GET /stats the index counts, queries
 /// served, requests, errors and uptime.
 ///
@@ -105,7 +109,6 @@ pub fn run(args: ServeArgs, _globals: Globals) -> Result<()> {
         None
     };
     let index = open_index(&args.index)?;
-    let docs = DocStore::open(&args.index)?;
     let model_name = if args.no_model {
         None
     } else {
@@ -142,13 +145,7 @@ pub fn run(args: ServeArgs, _globals: Globals) -> Result<()> {
     };
     let conn_limits = connection_limits(&args.connections);
     let snapshot = Arc::new(Snapshot::new(&args.index, index));
-    let state = Arc::new(AppState::new(
-        snapshot.clone(),
-        writer,
-        encoder,
-        docs,
-        limits,
-    ));
+    let state = Arc::new(AppState::new(snapshot.clone(), writer, encoder, limits));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

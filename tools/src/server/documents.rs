@@ -26,6 +26,12 @@ pub struct AddRequest {
     /// Texts, encoded with the server's model.
     #[serde(default)]
     pub texts: Option<Vec<String>>,
+    /// Flat JSON metadata, one object (or null) a document.
+    #[serde(default)]
+    pub metadata: Option<Vec<Option<serde_json::Map<String, Value>>>>,
+    /// Store the texts in the index (the default when it stores text already).
+    #[serde(default)]
+    pub store_text: bool,
     /// Replace documents whose id exists (else such an id is a 409).
     #[serde(default)]
     pub upsert: bool,
@@ -55,7 +61,10 @@ fn engine_error(e: EngineError) -> ApiError {
         EngineError::DimensionMismatch { .. }
         | EngineError::NonFinite { .. }
         | EngineError::InvalidConfig { .. }
-        | EngineError::InvalidInput { .. } => ApiError::bad_request(e.to_string()),
+        | EngineError::InvalidInput { .. }
+        | EngineError::Metadata(tartan_engine::metadata::MetadataError::InvalidMetadata {
+            ..
+        }) => ApiError::bad_request(e.to_string()),
         other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     }
 }
@@ -71,9 +80,21 @@ pub async fn add(
     if req.ids.is_empty() {
         return Err(ApiError::bad_request("no documents given"));
     }
+    if let Some(m) = &req.metadata {
+        if m.len() != req.ids.len() {
+            return Err(ApiError::bad_request(format!(
+                "{} ids for {} metadata entries",
+                req.ids.len(),
+                m.len()
+            )));
+        }
+    }
+    let store_text = req.store_text || state.snapshot.get().has_text();
     let work = state.clone();
     tokio::task::spawn_blocking(move || -> Result<Json<Value>, ApiError> {
         let (mut flat, mut lens) = (Vec::new(), Vec::with_capacity(req.ids.len()));
+        let mut metadata = req.metadata.unwrap_or_default();
+        let mut stored_texts = Vec::new();
         match (req.embeddings, req.texts) {
             (Some(docs), None) => {
                 if docs.len() != req.ids.len() {
@@ -115,6 +136,9 @@ pub async fn add(
                     lens.push(e.data.len() / dim);
                     flat.extend_from_slice(&e.data);
                 }
+                if store_text {
+                    stored_texts = texts;
+                }
             }
             _ => {
                 return Err(ApiError::bad_request(
@@ -124,8 +148,21 @@ pub async fn add(
         }
         let writer = work.writer.as_ref().expect("checked writable");
         let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
+        let fields: Vec<tartan_engine::StoredFields> =
+            if metadata.is_empty() && stored_texts.is_empty() {
+                Vec::new()
+            } else {
+                metadata.resize(req.ids.len(), None);
+                let mut texts = stored_texts.into_iter().map(Some).collect::<Vec<_>>();
+                texts.resize(req.ids.len(), None);
+                metadata
+                    .into_iter()
+                    .zip(texts)
+                    .map(|(metadata, text)| tartan_engine::StoredFields { metadata, text })
+                    .collect()
+            };
         let report = writer
-            .add(&req.ids, &flat, &lens, req.upsert, &NoProgress)
+            .add_with(&req.ids, &flat, &lens, &fields, req.upsert, &NoProgress)
             .map_err(engine_error)?;
         let (generation, _) = work
             .snapshot

@@ -1,7 +1,8 @@
 //! The HTTP JSON server behind `tartan serve`.
 //!
 //! - `POST /search`: `{"queries": ["text", ...]}` or `{"embeddings": [[[f32; dim]; tokens], ...]}`,
-//!   plus `"k"` and optional `"nprobe"`, `"threshold"`, `"ndocs"`, `"exact"`; replies
+//!   plus `"k"` and optional `"nprobe"`, `"threshold"`, `"ndocs"`, `"exact"`, `"filter"`
+//!   (metadata filter), `"mode"` (`"semantic"`, `"lexical"`, `"hybrid"`), `"rrf_k"`; replies
 //!   `{"results": [{"query": i, "results": [{"id", "score", "text"?}]}], "took_ms"}`.
 //! - `GET /health`: `{"status": "ok"}`.
 //! - `GET /stats`: index counts, queries served, requests, errors, uptime.
@@ -34,7 +35,6 @@ use tartan_engine::{Index, IndexWriter};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 
-use crate::docstore::DocStore;
 pub use error::ApiError;
 
 /// Limits that keep one client from taking the server down.
@@ -82,8 +82,6 @@ pub struct AppState {
     pub encoder: Option<Arc<Encoder>>,
     /// The model's name, for `/stats`.
     pub model: Option<String>,
-    /// Document texts, when the index stores them.
-    pub docs: Option<Arc<DocStore>>,
     /// The limits.
     pub limits: Limits,
     /// Search slots.
@@ -105,7 +103,6 @@ impl AppState {
         snapshot: Arc<reload::Snapshot>,
         writer: Option<IndexWriter>,
         encoder: Option<(String, Encoder)>,
-        docs: Option<DocStore>,
         limits: Limits,
     ) -> Self {
         let (model, encoder) = match encoder {
@@ -117,7 +114,6 @@ impl AppState {
             writer: writer.map(std::sync::Mutex::new),
             encoder,
             model,
-            docs: docs.map(Arc::new),
             permits: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
             limits,
             stats: Stats::default(),
@@ -179,7 +175,7 @@ async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
         "centroids": meta.num_centroids,
         "codec": meta.codec,
         "has_embeddings": index.has_embeddings(),
-        "stores_text": state.docs.is_some(),
+        "stores_text": index.has_text(),
         "model": state.model,
         "queries_served": state.stats.queries_served.load(Ordering::Relaxed),
         "requests": state.stats.requests.load(Ordering::Relaxed),

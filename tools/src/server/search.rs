@@ -13,6 +13,8 @@ use tartan_engine::SearchParams;
 
 use super::{ApiError, AppState};
 use crate::results::QueryResults;
+use crate::retrieval::{Mode, Retrieval};
+use tartan_engine::metadata::Filter;
 
 /// The body of `POST /search`.
 #[derive(Debug, Deserialize)]
@@ -39,6 +41,16 @@ pub struct SearchRequest {
     /// Brute-force MaxSim (needs kept embeddings).
     #[serde(default)]
     pub exact: bool,
+    /// A metadata filter (the language of `tartan search --filter`).
+    #[serde(default)]
+    pub filter: Option<serde_json::Value>,
+    /// `"semantic"` (late interaction, the default), `"lexical"` (BM25 over the stored
+    /// text) or `"hybrid"` (both, fused by reciprocal rank fusion).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// The rank-fusion constant of hybrid search (default 60).
+    #[serde(default)]
+    pub rrf_k: Option<f32>,
 }
 
 /// The reply of `POST /search`.
@@ -56,7 +68,16 @@ enum Work {
     Vectors(Vec<Vec<f32>>),
 }
 
-fn validate(state: &AppState, req: SearchRequest) -> Result<(Work, SearchParams, bool), ApiError> {
+/// How a checked request is answered.
+struct Plan {
+    params: SearchParams,
+    exact: bool,
+    mode: Mode,
+    filter: Option<Filter>,
+    rrf_k: f32,
+}
+
+fn validate(state: &AppState, req: SearchRequest) -> Result<(Work, Plan), ApiError> {
     let limits = &state.limits;
     let k = req.k.unwrap_or(10);
     if k == 0 || k > limits.max_k {
@@ -93,6 +114,34 @@ fn validate(state: &AppState, req: SearchRequest) -> Result<(Work, SearchParams,
             "exact search needs an index built with --keep-embeddings",
         ));
     }
+    let mode = req.mode.unwrap_or_default();
+    let filter = req
+        .filter
+        .as_ref()
+        .map(Filter::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let rrf_k = match req.rrf_k {
+        None => crate::retrieval::RRF_K,
+        Some(k) if k.is_finite() && k >= 0.0 => k,
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "rrf_k must be a finite number, at least 0, got {k}"
+            )))
+        }
+    };
+    if mode == Mode::Lexical && req.exact {
+        return Err(ApiError::bad_request(
+            "\"exact\" is a late-interaction option; lexical search has none",
+        ));
+    }
+    crate::retrieval::check_mode(&state.index(), mode)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if mode != Mode::Semantic && req.queries.is_none() {
+        return Err(ApiError::bad_request(
+            "lexical and hybrid search need \"queries\" (texts)",
+        ));
+    }
     let count_ok = |n: usize| -> Result<(), ApiError> {
         if n == 0 {
             Err(ApiError::bad_request("no queries given"))
@@ -118,7 +167,7 @@ fn validate(state: &AppState, req: SearchRequest) -> Result<(Work, SearchParams,
         }
         (Some(texts), None) => {
             count_ok(texts.len())?;
-            if state.encoder.is_none() {
+            if state.encoder.is_none() && mode != Mode::Lexical {
                 return Err(ApiError::bad_request(
                     "this server has no model for text queries: send \"embeddings\", or restart it with --model",
                 ));
@@ -157,19 +206,23 @@ fn validate(state: &AppState, req: SearchRequest) -> Result<(Work, SearchParams,
             Work::Vectors(flat)
         }
     };
-    Ok((work, params, req.exact))
+    let plan = Plan {
+        params,
+        exact: req.exact,
+        mode,
+        filter,
+        rrf_k,
+    };
+    Ok((work, plan))
 }
 
 /// Runs one validated request (on the blocking pool).
-fn execute(
-    state: &AppState,
-    work: Work,
-    params: &SearchParams,
-    exact: bool,
-) -> Result<Vec<QueryResults>, ApiError> {
+fn execute(state: &AppState, work: Work, plan: &Plan) -> Result<Vec<QueryResults>, ApiError> {
     let internal = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e);
+    let (params, exact) = (&plan.params, plan.exact);
     let (vectors, texts) = match work {
         Work::Vectors(v) => (v, None),
+        Work::Texts(texts) if plan.mode == Mode::Lexical => (Vec::new(), Some(texts)),
         Work::Texts(texts) => {
             let encoder = state
                 .encoder
@@ -184,20 +237,43 @@ fn execute(
     };
     let index = state.index();
     let index = &*index;
-    let hits = if exact {
-        vectors
-            .iter()
-            .map(|q| index.search_exact(q, params.k))
-            .collect::<Result<Vec<_>, _>>()
-    } else if vectors.len() == 1 {
-        index.search(&vectors[0], params).map(|h| vec![h])
+    let allowed = crate::retrieval::allowed(index, plan.filter.as_ref())
+        .map_err(|e| internal(format!("{e:#}")))?;
+    let hits = if plan.mode != Mode::Semantic || allowed.is_some() {
+        let retrieval = Retrieval {
+            mode: plan.mode,
+            params,
+            exact,
+            allowed: allowed.as_ref(),
+            rrf_k: plan.rrf_k,
+        };
+        let n = texts.as_ref().map_or(vectors.len(), Vec::len);
+        (0..n)
+            .map(|i| {
+                retrieval.run(
+                    index,
+                    vectors.get(i).map(Vec::as_slice),
+                    texts.as_ref().map(|t| t[i].as_str()),
+                )
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(|e| internal(format!("{e:#}")))?
     } else {
-        index.search_batch(&vectors, params)
-    }
-    .map_err(|e| internal(format!("search failed: {:#}", anyhow::Error::new(e))))?;
+        if exact {
+            vectors
+                .iter()
+                .map(|q| index.search_exact(q, params.k))
+                .collect::<Result<Vec<_>, _>>()
+        } else if vectors.len() == 1 {
+            index.search(&vectors[0], params).map(|h| vec![h])
+        } else {
+            index.search_batch(&vectors, params)
+        }
+        .map_err(|e| internal(format!("search failed: {:#}", anyhow::Error::new(e))))?
+    };
     let mut out = Vec::with_capacity(hits.len());
     for (i, hits) in hits.iter().enumerate() {
-        let results = crate::cmd::search::to_hits(index, hits, state.docs.as_deref())
+        let results = crate::cmd::search::to_hits(index, hits, true)
             .map_err(|e| internal(format!("{e:#}")))?;
         out.push(QueryResults {
             query: i,
@@ -215,7 +291,7 @@ pub async fn handle(
     body: Result<Json<SearchRequest>, JsonRejection>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let Json(req) = body?;
-    let (work, params, exact) = validate(&state, req)?;
+    let (work, plan) = validate(&state, req)?;
     let started = Instant::now();
     let timeout = state.limits.timeout;
     let permit = tokio::time::timeout(timeout, state.permits.clone().acquire_owned())
@@ -227,7 +303,7 @@ pub async fn handle(
     let task = tokio::task::spawn_blocking(move || {
         // The slot is held until the search really ends, even after a timeout reply.
         let _permit = permit;
-        execute(&task_state, work, &params, exact)
+        execute(&task_state, work, &plan)
     });
     let results = tokio::time::timeout(remaining, task)
         .await

@@ -192,14 +192,71 @@ fn eval_search_index_encode_on_scifact_subset() {
         "eval's run differs from search's"
     );
 
+    // --hybrid needs the stored text: an index without it is not reused silently.
+    let mut hybrid_args = eval_args.to_vec();
+    hybrid_args.push("--hybrid");
+    let out = super::common::run_err(&hybrid_args);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BM25 needs the stored text"));
+    // BM25, PLAID and their fusion on a filtered subset, in a fresh index.
+    let hybrid_index = tmp.path().join("hybrid-index");
+    let hybrid_output = tmp.path().join("hybrid-out");
+    let (stdout, _) = run_ok(&[
+        "eval",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--model",
+        model,
+        "--index-dir",
+        hybrid_index.to_str().unwrap(),
+        "--output",
+        hybrid_output.to_str().unwrap(),
+        "--centroids",
+        "32",
+        "--hybrid",
+        "--filter",
+        r#"{"$text": "cell"}"#,
+        "--quiet",
+    ]);
+    for row in ["plaid", "bm25", "hybrid"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(row)),
+            "{row}: {stdout}"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hybrid_output.join("report.json")).unwrap())
+            .unwrap();
+    let allowed = report["allowed_documents"].as_u64().unwrap();
+    assert!(allowed > 0 && allowed < report["index"]["documents"].as_u64().unwrap());
+    for method in ["bm25", "hybrid"] {
+        let ndcg = report[method]["ndcg@10"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&ndcg), "{method}: {ndcg}");
+    }
+
     // A tiny corpus (the first 10 documents) for the text store and the .npy path.
     let tiny = tmp.path().join("tiny.jsonl");
     let corpus = std::fs::read_to_string(data.join("corpus.jsonl")).unwrap();
-    std::fs::write(
-        &tiny,
-        corpus.lines().take(10).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
+    // Each line's BEIR "metadata" object carries its position.
+    let lines: Vec<String> = corpus
+        .lines()
+        .take(10)
+        .enumerate()
+        .map(|(i, line)| {
+            let mut doc: serde_json::Value = serde_json::from_str(line).unwrap();
+            doc["metadata"] = serde_json::json!({"position": i});
+            doc.to_string()
+        })
+        .collect();
+    std::fs::write(&tiny, lines.join("\n") + "\n").unwrap();
+    let first_ids: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     let query = "cellular differentiation in the developing brain";
 
     // Index with stored text and kept embeddings; search shows the text.
@@ -232,6 +289,62 @@ fn eval_search_index_encode_on_scifact_subset() {
     assert!(v["results"][0]["text"].as_str().unwrap().len() > 20, "{v}");
     let (table, _) = run_ok(&["search", "--index", text_index.to_str().unwrap(), query]);
     assert!(table.starts_with(&format!("query 0: {query}")), "{table}");
+
+    // The corpus's metadata filters; BM25 and hybrid search read the stored text.
+    let json_hits = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec![
+            "search",
+            "--index",
+            text_index.to_str().unwrap(),
+            "--format",
+            "json",
+            "--k",
+            "10",
+        ];
+        args.extend_from_slice(extra);
+        args.push(query);
+        let (out, _) = run_ok(&args);
+        let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        v["results"].as_array().unwrap().clone()
+    };
+    let filtered = json_hits(&["--filter", r#"{"position": {"$lt": 3}}"#]);
+    assert_eq!(filtered.len(), 3, "{filtered:?}");
+    assert!(filtered
+        .iter()
+        .all(|h| first_ids[..3].contains(&h["id"].as_str().unwrap().to_owned())));
+    let lexical = json_hits(&["--lexical"]);
+    assert!(!lexical.is_empty());
+    // The best BM25 hit holds one of the query's rarer words (FTS5 keeps "in", "the").
+    let top = lexical[0]["text"].as_str().unwrap().to_lowercase();
+    assert!(
+        ["brain", "develop", "cellular", "differentiat"]
+            .iter()
+            .any(|w| top.contains(w)),
+        "{top}"
+    );
+    let hybrid = json_hits(&["--hybrid", "--rrf-k", "30"]);
+    assert_eq!(hybrid.len(), 10);
+    let with_word = json_hits(&["--filter", r#"{"$text": "brain"}"#]);
+    assert!(!with_word.is_empty());
+    assert!(with_word
+        .iter()
+        .all(|h| h["text"].as_str().unwrap().to_lowercase().contains("brain")));
+
+    // The server: the same filter, lexical and hybrid modes, texts in the replies.
+    let server = super::server::start_with(super::common::tartan(), &text_index, &[]);
+    let ask = |body: serde_json::Value| -> Vec<serde_json::Value> {
+        let (status, reply) = super::server::post(server.addr, &body);
+        assert_eq!(status, 200, "{reply}");
+        reply["results"][0]["results"].as_array().unwrap().clone()
+    };
+    let filtered = ask(serde_json::json!({"queries": [query], "filter": {"position": {"$lt": 3}}}));
+    assert_eq!(filtered.len(), 3);
+    let lexical_reply = ask(serde_json::json!({"queries": [query], "mode": "lexical", "k": 10}));
+    assert_eq!(lexical_reply, lexical);
+    let hybrid_reply = ask(serde_json::json!({"queries": [query], "mode": "hybrid", "rrf_k": 30}));
+    assert_eq!(hybrid_reply, hybrid);
+    assert!(hybrid_reply.iter().all(|h| h["text"].is_string()));
+    drop(server);
 
     // encode -> .npy -> index --embeddings -> search --query-embeddings: exact
     // search ranks exactly as exact search of the index built from the same text.

@@ -151,6 +151,9 @@ fn a_writable_server_adds_and_deletes_while_clients_search() {
     assert!(reply["error"].as_str().unwrap().contains("w-0"), "{reply}");
     let mut upsert = body.clone();
     upsert["upsert"] = json!(true);
+    // Metadata rides along (one object or null a document); filters see it.
+    upsert["metadata"] = json!([{"batch": "up", "n": 0}, null, {"batch": "up", "n": 2},
+        {"batch": "up", "n": 3}, {"batch": "up", "n": 4}, {"batch": "up", "n": 5}]);
     let (status, reply) = http(
         addr,
         "POST",
@@ -161,6 +164,34 @@ fn a_writable_server_adds_and_deletes_while_clients_search() {
         (status, reply["replaced"].as_u64()),
         (200, Some(6)),
         "{reply}"
+    );
+    let (status, reply) = post(
+        addr,
+        &json!({"embeddings": [more.query(2, 8, 3)], "k": 10, "filter": {"batch": "up", "n": {"$gte": 2}}}),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let mut found: Vec<&str> = reply["results"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, ["w-2", "w-3", "w-4", "w-5"]);
+    // Metadata that is not flat: 400 naming the document and key, nothing committed.
+    let mut nested = upsert.clone();
+    nested["metadata"][1] = json!({"deep": {"x": 1}});
+    let (status, reply) = http(
+        addr,
+        "POST",
+        "/documents",
+        Some(nested.to_string().as_bytes()),
+    );
+    assert_eq!(status, 400, "{reply}");
+    let message = reply["error"].as_str().unwrap();
+    assert!(
+        message.contains("w-1") && message.contains("deep"),
+        "{message}"
     );
     // A wrong dimension is a 400.
     let bad = json!({"ids": ["bad"], "embeddings": [[[1.0, 0.0]]]});
