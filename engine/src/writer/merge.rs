@@ -184,16 +184,71 @@ pub(crate) fn retrain(
     let dim = index.dim();
     let mut embeddings = Vec::new();
     let mut offsets = vec![0u64];
-    let mut ids = Vec::new();
-    let mut fields = Vec::new();
-    for doc in 0..index.num_documents() as u32 {
-        if index.is_deleted(doc) {
-            continue;
-        }
-        fields.push(index.stored_fields(doc)?);
+    for doc in live_documents(index) {
         let rows = index.document_embeddings(doc)?;
         embeddings.extend_from_slice(rows);
         offsets.push(offsets[offsets.len() - 1] + (rows.len() / dim) as u64);
+    }
+    let mut config = config.clone();
+    config.keep_embeddings = true;
+    retrain_on(writer, &embeddings, &offsets, &config, progress)
+}
+
+/// Re-trains centroids and codec on embeddings the caller gives for the live documents
+/// (re-encoded from their stored texts, say), in document order, and commits them with
+/// one segment quantised by them.
+pub(crate) fn retrain_from(
+    writer: &mut IndexWriter,
+    embeddings: &[f32],
+    doclens: &[usize],
+    config: &BuildConfig,
+    progress: &dyn BuildProgress,
+) -> Result<CommitReport> {
+    let dim = writer.index.dim();
+    let live = writer.index.num_live_documents();
+    if doclens.len() != live {
+        return Err(EngineError::InvalidConfig {
+            reason: format!(
+                "re-training needs embeddings for the {live} live documents, got {}",
+                doclens.len()
+            ),
+        });
+    }
+    let total: usize = doclens.iter().sum();
+    if total.checked_mul(dim) != Some(embeddings.len()) {
+        return Err(EngineError::InvalidConfig {
+            reason: format!(
+                "the document lengths sum to {total} embeddings of dimension {dim}, but {} values were given",
+                embeddings.len()
+            ),
+        });
+    }
+    crate::build::train::check_finite(embeddings, dim, 0)?;
+    let mut offsets = vec![0u64];
+    for &n in doclens {
+        offsets.push(offsets[offsets.len() - 1] + n as u64);
+    }
+    retrain_on(writer, embeddings, &offsets, config, progress)
+}
+
+/// The live (not deleted) documents of `index`, in order.
+fn live_documents(index: &Index) -> impl Iterator<Item = u32> + '_ {
+    (0..index.num_documents() as u32).filter(|&d| !index.is_deleted(d))
+}
+
+fn retrain_on(
+    writer: &mut IndexWriter,
+    embeddings: &[f32],
+    offsets: &[u64],
+    config: &BuildConfig,
+    progress: &dyn BuildProgress,
+) -> Result<CommitReport> {
+    let index = &writer.index;
+    let dim = index.dim();
+    let mut ids = Vec::new();
+    let mut fields = Vec::new();
+    for doc in live_documents(index) {
+        fields.push(index.stored_fields(doc)?);
         ids.push(index.doc_id(doc).to_owned());
     }
     if embeddings.is_empty() {
@@ -201,8 +256,7 @@ pub(crate) fn retrain(
     }
     let mut config = config.clone();
     config.codec = index.meta().codec;
-    config.keep_embeddings = true;
-    let trained = train(&embeddings, dim, &config, progress)?;
+    let trained = train(embeddings, dim, &config, progress)?;
     let mut next = writer.manifest.clone();
     let codec_dir = format!("codec-{:06}", next.take_number());
     let seg_name = format!("seg-{:06}", next.take_number());
@@ -216,13 +270,13 @@ pub(crate) fn retrain(
         centroids: &trained.centroids,
         codec: &trained.codec,
         chunk_size: config.chunk_size,
-        keep_embeddings: true,
+        keep_embeddings: config.keep_embeddings,
         trained: true,
     };
     let corpus = Corpus {
-        embeddings: &embeddings,
+        embeddings,
         dim,
-        doc_offsets: &offsets,
+        doc_offsets: offsets,
         ids: &ids,
     };
     let entry = write_segment(

@@ -289,13 +289,32 @@ impl IndexWriter {
     /// rewrites the index as one segment quantised with them, in one commit.
     ///
     /// Errors: [`EngineError::NoEmbeddings`] when a segment kept no embeddings (then
-    /// the documents must be re-encoded and indexed anew).
+    /// re-encode the stored texts and call [`IndexWriter::retrain_from`]).
     pub fn retrain(
         &mut self,
         config: &BuildConfig,
         progress: &dyn BuildProgress,
     ) -> Result<CommitReport> {
         merge::retrain(self, config, progress)
+    }
+
+    /// Re-trains the centroids and codec on `embeddings` given for the live documents
+    /// (`doclens[i]` rows of `embeddings` for the i-th live document in document order,
+    /// as [`Index::is_deleted`] leaves them; for instance their stored texts re-encoded)
+    /// and rewrites the index as one segment quantised with them, keeping every
+    /// document's id, metadata and text, in one commit. The embeddings are kept when
+    /// `config.keep_embeddings` says so.
+    ///
+    /// Errors: [`EngineError::InvalidConfig`] when the counts do not match the live
+    /// documents; [`EngineError::NonFinite`] for a NaN or infinite value.
+    pub fn retrain_from(
+        &mut self,
+        embeddings: &[f32],
+        doclens: &[usize],
+        config: &BuildConfig,
+        progress: &dyn BuildProgress,
+    ) -> Result<CommitReport> {
+        merge::retrain_from(self, embeddings, doclens, config, progress)
     }
 
     fn report(

@@ -181,6 +181,40 @@ fn metadata_follows_documents_through_adds_deletes_merges_and_retraining() {
     w.retrain(&BuildConfig::default(), &NoProgress).unwrap();
     check_fields(w.index(), &s);
     w.index().verify(&|_| {}).unwrap();
+
+    // Re-training on given embeddings (as re-encoded texts would be): counts that do
+    // not match the live documents are refused and commit nothing.
+    let index = w.index();
+    let (mut all, mut lens) = (Vec::new(), Vec::new());
+    for doc in (0..index.num_documents() as u32).filter(|&d| !index.is_deleted(d)) {
+        let rows = index.document_embeddings(doc).unwrap();
+        lens.push(rows.len() / index.dim());
+        all.extend_from_slice(rows);
+    }
+    let generation = index.generation();
+    let err = w
+        .retrain_from(&all, &lens[1..], &BuildConfig::default(), &NoProgress)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("88 live documents, got 87"),
+        "{err}"
+    );
+    let err = w
+        .retrain_from(&all[1..], &lens, &BuildConfig::default(), &NoProgress)
+        .unwrap_err();
+    assert!(err.to_string().contains("values were given"), "{err}");
+    let mut bad = all.clone();
+    bad[5] = f32::NAN;
+    assert!(w
+        .retrain_from(&bad, &lens, &BuildConfig::default(), &NoProgress)
+        .is_err());
+    assert_eq!(w.index().generation(), generation);
+    w.retrain_from(&all, &lens, &BuildConfig::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(w.index().generation(), generation + 1);
+    assert!(!w.index().has_embeddings()); // kept only when the config says so
+    check_fields(w.index(), &s);
+    w.index().verify(&|_| {}).unwrap();
 }
 
 #[test]

@@ -6,24 +6,30 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use tartan_engine::{EngineError, IndexWriter};
 
-use crate::args::BuildArgs;
-use crate::progress::BuildBars;
-use crate::Globals;
+use crate::args::{BuildArgs, EncoderArgs};
+use crate::progress::{bar, BuildBars};
+use crate::{model, Globals};
 
 /// Merge every segment into one and drop deleted documents (codes are copied, not
 /// decoded). With --retrain, re-train the centroids and codec on the live documents'
-/// kept embeddings first (an index built with --keep-embeddings), for documents added
-/// long after the first build.
+/// embeddings first, for documents added long after the first build: the kept
+/// embeddings of an index built with --keep-embeddings, or else the stored texts
+/// (--store-text) re-encoded with the model recorded in the index.
 #[derive(Debug, Args)]
 pub struct OptimizeArgs {
     /// The index directory.
     #[arg(long, value_name = "DIR")]
     pub index: PathBuf,
-    /// Re-train centroids and codec (needs kept embeddings).
+    /// Re-train centroids and codec (on kept embeddings, or on stored texts re-encoded).
     #[arg(long)]
     pub retrain: bool,
+    /// The model that re-encodes stored texts (default: the one recorded in the index).
+    #[arg(long, value_name = "DIR|HUB_ID")]
+    pub model: Option<String>,
     #[command(flatten)]
     pub build: BuildArgs,
+    #[command(flatten)]
+    pub encode: EncoderArgs,
 }
 
 /// Runs `tartan optimize`.
@@ -39,10 +45,7 @@ pub fn run(args: OptimizeArgs, globals: Globals) -> Result<()> {
         let r = writer.retrain(&config, &bars);
         bars.finish();
         match r {
-            Err(EngineError::NoEmbeddings) => bail!(
-                "cannot re-train: the index keeps no uncompressed embeddings (build it with --keep-embeddings), \
-                 and re-encoding stored texts is not available; segments were left as they are"
-            ),
+            Err(EngineError::NoEmbeddings) => retrain_from_texts(&mut writer, &args, globals)?,
             other => other.context("re-training failed")?,
         }
     } else {
@@ -66,4 +69,73 @@ pub fn run(args: OptimizeArgs, globals: Globals) -> Result<()> {
         after as f64 / 1e6
     );
     Ok(())
+}
+
+/// Re-trains on the live documents' stored texts, re-encoded with the recorded model
+/// (or `--model`): the path for an index that kept no embeddings.
+fn retrain_from_texts(
+    writer: &mut IndexWriter,
+    args: &OptimizeArgs,
+    globals: Globals,
+) -> Result<tartan_engine::CommitReport> {
+    let index = writer.index();
+    let live: Vec<u32> = (0..index.num_documents() as u32)
+        .filter(|&d| !index.is_deleted(d))
+        .collect();
+    let mut texts = Vec::with_capacity(live.len());
+    let mut missing = 0usize;
+    for &doc in &live {
+        match index.text(doc).context("cannot read a stored text")? {
+            Some(t) => texts.push(t),
+            None => missing += 1,
+        }
+    }
+    if missing > 0 {
+        bail!(
+            "cannot re-train: the index keeps no uncompressed embeddings (build it with --keep-embeddings), \
+             and {missing} of its {} live documents have no stored text to re-encode (index and add with --store-text); \
+             segments were left as they are",
+            live.len()
+        );
+    }
+    let dim = index.dim();
+    let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)
+        .context("cannot re-train from stored texts")?;
+    let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
+    if encoder.dim() != dim {
+        bail!(
+            "model {model_name} makes {}-dimensional embeddings; the index holds {dim}",
+            encoder.dim()
+        );
+    }
+    let batch = args.encode.batch_size as usize;
+    let progress = bar(
+        "re-encoding stored texts",
+        texts.len() as u64,
+        globals.quiet,
+    );
+    let (mut all, mut lens) = (Vec::new(), Vec::with_capacity(texts.len()));
+    for chunk in texts.chunks(batch * 8) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        for emb in encoder
+            .encode_documents(&refs, batch)
+            .context("encoding stored texts failed")?
+        {
+            lens.push(emb.data.len() / dim);
+            all.extend_from_slice(&emb.data);
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish();
+    eprintln!(
+        "re-encoded the stored texts of {} documents with {model_name}",
+        texts.len()
+    );
+    let config = args
+        .build
+        .config(writer.index().meta().encoder.clone(), true);
+    let bars = BuildBars::new(globals.quiet);
+    let r = writer.retrain_from(&all, &lens, &config, &bars);
+    bars.finish();
+    r.context("re-training failed")
 }

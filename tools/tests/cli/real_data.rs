@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tartan_datasets::{evaluate, BeirDataset, Measure, Run};
 
-use super::common::{run_ok, shared_dir, with_npy};
+use super::common::{run_err, run_ok, shared_dir, with_npy};
 
 /// A BEIR directory with the first `n_queries` judged test queries of SciFact,
 /// their relevant documents and the first `fillers` other documents.
@@ -498,4 +498,102 @@ fn plaid_keeps_the_codec_ceiling_on_real_scifact_tokens() {
         assert!(ceiling_of_exact >= 0.8, "{ceiling_of_exact}");
         assert!(plaid_of_ceiling >= 0.95, "k = {k}: {plaid_of_ceiling}");
     }
+}
+
+#[test]
+fn optimize_retrains_from_stored_texts() {
+    let Some(shared) = shared_dir("optimize_retrains_from_stored_texts") else {
+        return;
+    };
+    let model = shared.join("models/minilm-colbert-pylate");
+    let model = model.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = std::fs::read_to_string(shared.join("datasets/scifact/corpus.jsonl")).unwrap();
+    let lines: Vec<&str> = corpus.lines().take(90).collect();
+    let first = tmp.path().join("first.jsonl");
+    let second = tmp.path().join("second.jsonl");
+    std::fs::write(&first, lines[..40].join("\n")).unwrap();
+    std::fs::write(&second, lines[40..].join("\n")).unwrap();
+    let gone: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
+    let gone = gone["_id"].as_str().unwrap();
+
+    let stats = |idx: &str| -> serde_json::Value {
+        let (stdout, _) = run_ok(&["stats", "--index", idx, "--json"]);
+        serde_json::from_str(stdout.trim()).unwrap()
+    };
+    let build = |name: &str, store_text: bool| {
+        let idx = tmp.path().join(name);
+        let idx = idx.to_str().unwrap().to_owned();
+        let mut args = vec![
+            "index",
+            first.to_str().unwrap(),
+            "--model",
+            model,
+            "--out",
+            &idx,
+            "--centroids",
+            "16",
+            "--quiet",
+        ];
+        if store_text {
+            args.push("--store-text");
+        }
+        run_ok(&args);
+        run_ok(&["add", "--index", &idx, second.to_str().unwrap(), "--quiet"]);
+        run_ok(&["delete", "--index", &idx, gone]);
+        idx
+    };
+
+    // With stored texts: re-encoded with the recorded model, one trained segment.
+    let idx = build("with-text", true);
+    assert!(stats(&idx)["drift"]["added_share"].as_f64().unwrap() > 0.5);
+    let (_, stderr) = run_ok(&[
+        "optimize",
+        "--index",
+        &idx,
+        "--retrain",
+        "--centroids",
+        "16",
+        "--quiet",
+    ]);
+    assert!(
+        stderr.contains("re-encoded the stored texts of 89 documents"),
+        "{stderr}"
+    );
+    let s = stats(&idx);
+    assert_eq!(s["segments"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["documents"], 89);
+    assert_eq!(s["drift"]["added_share"].as_f64(), Some(0.0), "{s}");
+    // Ids survive: a document is found (top 3) by its own title.
+    let doc: serde_json::Value = serde_json::from_str(lines[60]).unwrap();
+    let (stdout, _) = run_ok(&[
+        "search",
+        "--index",
+        &idx,
+        "--k",
+        "3",
+        "--format",
+        "json",
+        doc["title"].as_str().unwrap(),
+    ]);
+    let hit: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let top: Vec<&serde_json::Value> = hit["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["id"])
+        .collect();
+    assert!(top.contains(&&doc["_id"]), "{stdout}");
+    assert!(!stdout.contains(&format!("\"{gone}\"")), "{stdout}");
+
+    // Without: a clear refusal, nothing changed.
+    let idx = build("without-text", false);
+    let before = stats(&idx)["generation"].clone();
+    let out = run_err(&["optimize", "--index", &idx, "--retrain", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("have no stored text to re-encode"),
+        "{stderr}"
+    );
+    assert_eq!(stats(&idx)["generation"], before);
 }
