@@ -155,6 +155,12 @@ pub fn with_npy<'a>(
     args
 }
 
+/// `tartan stats --json` of an index.
+pub fn stats(index: &str) -> serde_json::Value {
+    let (stdout, _) = run_ok(&["stats", "--index", index, "--json"]);
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
 /// Writes queries (each `[tokens][dim]`, same token count) as Q.npy.
 pub fn write_queries(path: &Path, queries: &[Vec<Vec<f32>>]) {
     let n = queries.len();

@@ -1,11 +1,6 @@
 //! The living index from the command line: add, delete, optimize, stats, verify.
 
-use super::common::{run_err, run_ok, synthetic_index, with_npy, write_queries, Synthetic};
-
-fn stats(index: &str) -> serde_json::Value {
-    let (stdout, _) = run_ok(&["stats", "--index", index, "--json"]);
-    serde_json::from_str(stdout.trim()).unwrap()
-}
+use super::common::{run_err, run_ok, stats, synthetic_index, with_npy, write_queries, Synthetic};
 
 fn top_id(index: &str, q: &std::path::Path) -> String {
     let (stdout, _) = run_ok(&[
@@ -112,18 +107,12 @@ fn add_hints_at_retraining_past_half_the_embeddings_added() {
         let mut s = Synthetic::new(docs, 32, seed);
         s.ids = (0..docs).map(|d| format!("{name}-{d}")).collect();
         let (e, l, ids) = s.write(&batch);
-        let (_, stderr) = run_ok(&[
-            "add",
-            "--index",
-            idx,
-            "--embeddings",
+        let npy = [
             e.to_str().unwrap(),
-            "--doclens",
             l.to_str().unwrap(),
-            "--ids",
             ids.to_str().unwrap(),
-            "--quiet",
-        ]);
+        ];
+        let (_, stderr) = run_ok(&with_npy(&["add", "--index", idx], npy, &["--quiet"]));
         (stderr, stats(idx)["drift"]["added_share"].as_f64().unwrap())
     };
     let (stderr, share) = add("a", 30, 6);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tartan_datasets::{evaluate, BeirDataset, Measure, Run};
 
-use super::common::{run_err, run_ok, shared_dir, with_npy};
+use super::common::{run_err, run_ok, shared_dir, stats, with_npy};
 
 /// A BEIR directory with the first `n_queries` judged test queries of SciFact,
 /// their relevant documents and the first `fillers` other documents.
@@ -517,10 +517,6 @@ fn optimize_retrains_from_stored_texts() {
     let gone: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
     let gone = gone["_id"].as_str().unwrap();
 
-    let stats = |idx: &str| -> serde_json::Value {
-        let (stdout, _) = run_ok(&["stats", "--index", idx, "--json"]);
-        serde_json::from_str(stdout.trim()).unwrap()
-    };
     let build = |name: &str, store_text: bool| {
         let idx = tmp.path().join(name);
         let idx = idx.to_str().unwrap().to_owned();
