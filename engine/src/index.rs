@@ -159,6 +159,11 @@ impl Index {
         self.deleted.contains(doc)
     }
 
+    /// The live (not deleted) document numbers, in order.
+    pub fn live_documents(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.num_documents() as u32).filter(|&d| !self.is_deleted(d))
+    }
+
     /// The deleted documents.
     pub fn deleted(&self) -> &RoaringBitmap {
         &self.deleted

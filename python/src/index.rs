@@ -598,8 +598,8 @@ impl PyIndex {
             .get_or_insert_with(|| {
                 let index = self.index();
                 Arc::new(
-                    (0..index.num_documents() as u32)
-                        .filter(|&d| !index.is_deleted(d))
+                    index
+                        .live_documents()
                         .map(|d| (index.doc_id(d).to_string(), d))
                         .collect(),
                 )

@@ -184,7 +184,7 @@ pub(crate) fn retrain(
     let dim = index.dim();
     let mut embeddings = Vec::new();
     let mut offsets = vec![0u64];
-    for doc in live_documents(index) {
+    for doc in index.live_documents() {
         let rows = index.document_embeddings(doc)?;
         embeddings.extend_from_slice(rows);
         offsets.push(offsets[offsets.len() - 1] + (rows.len() / dim) as u64);
@@ -231,11 +231,6 @@ pub(crate) fn retrain_from(
     retrain_on(writer, embeddings, &offsets, config, progress)
 }
 
-/// The live (not deleted) documents of `index`, in order.
-fn live_documents(index: &Index) -> impl Iterator<Item = u32> + '_ {
-    (0..index.num_documents() as u32).filter(|&d| !index.is_deleted(d))
-}
-
 fn retrain_on(
     writer: &mut IndexWriter,
     embeddings: &[f32],
@@ -247,7 +242,7 @@ fn retrain_on(
     let dim = index.dim();
     let mut ids = Vec::new();
     let mut fields = Vec::new();
-    for doc in live_documents(index) {
+    for doc in index.live_documents() {
         fields.push(index.stored_fields(doc)?);
         ids.push(index.doc_id(doc).to_owned());
     }

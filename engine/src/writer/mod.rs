@@ -120,10 +120,8 @@ impl IndexWriter {
     fn rebuild_id_map(&mut self) {
         self.ids.clear();
         self.ids.reserve(self.index.num_live_documents());
-        for doc in 0..self.index.num_documents() as u32 {
-            if !self.index.is_deleted(doc) {
-                self.ids.insert(self.index.doc_id(doc).to_owned(), doc);
-            }
+        for doc in self.index.live_documents() {
+            self.ids.insert(self.index.doc_id(doc).to_owned(), doc);
         }
     }
 
@@ -299,8 +297,8 @@ impl IndexWriter {
     }
 
     /// Re-trains the centroids and codec on `embeddings` given for the live documents
-    /// (`doclens[i]` rows of `embeddings` for the i-th live document in document order,
-    /// as [`Index::is_deleted`] leaves them; for instance their stored texts re-encoded)
+    /// (`doclens[i]` rows of `embeddings` for the i-th of [`Index::live_documents`]; for
+    /// instance their stored texts re-encoded)
     /// and rewrites the index as one segment quantised with them, keeping every
     /// document's id, metadata and text, in one commit. The embeddings are kept when
     /// `config.keep_embeddings` says so.

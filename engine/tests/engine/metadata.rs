@@ -186,7 +186,7 @@ fn metadata_follows_documents_through_adds_deletes_merges_and_retraining() {
     // not match the live documents are refused and commit nothing.
     let index = w.index();
     let (mut all, mut lens) = (Vec::new(), Vec::new());
-    for doc in (0..index.num_documents() as u32).filter(|&d| !index.is_deleted(d)) {
+    for doc in index.live_documents() {
         let rows = index.document_embeddings(doc).unwrap();
         lens.push(rows.len() / index.dim());
         all.extend_from_slice(rows);

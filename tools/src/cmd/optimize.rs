@@ -79,9 +79,7 @@ fn retrain_from_texts(
     globals: Globals,
 ) -> Result<tartan_engine::CommitReport> {
     let index = writer.index();
-    let live: Vec<u32> = (0..index.num_documents() as u32)
-        .filter(|&d| !index.is_deleted(d))
-        .collect();
+    let live: Vec<u32> = index.live_documents().collect();
     let mut texts = Vec::with_capacity(live.len());
     let mut missing = 0usize;
     for &doc in &live {
