@@ -151,6 +151,13 @@ pub enum EngineError {
         /// Its format version.
         found: u32,
     },
+    /// Indexes searched together ([`crate::ShardSet`]) whose scores would not compare.
+    /// Fix: train one codec (`tartan train`) and build every shard with it.
+    #[error("incompatible shards: {reason}")]
+    IncompatibleShards {
+        /// What differs, naming the shards.
+        reason: String,
+    },
     /// Training or using the centroids or the residual codec failed.
     #[error(transparent)]
     Quantize(#[from] tartan_quantize::QuantizeError),

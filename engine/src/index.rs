@@ -144,6 +144,21 @@ impl Index {
         self.segments.len()
     }
 
+    /// A CRC-32C over the centroids (as stored) and the codec's parameters: equal for
+    /// indexes that quantise alike (built from one codec), different otherwise.
+    pub fn codec_fingerprint(&self) -> u32 {
+        let floats =
+            |crc: u32, values: &[f32]| crc32c::crc32c_append(crc, bytemuck::cast_slice(values));
+        let kind = format!("{:?}", self.codec.kind());
+        let mut crc = crc32c::crc32c(kind.as_bytes());
+        crc = crc32c::crc32c_append(crc, bytemuck::cast_slice(self.centroid_codes.as_slice()));
+        crc = floats(crc, self.centroid_scales.as_slice());
+        match &self.codec {
+            ResidualCodec::Product(p) => floats(crc, p.codebooks()),
+            ResidualCodec::Scalar(s) => floats(floats(crc, s.cutoffs()), s.weights()),
+        }
+    }
+
     /// The residual codec.
     pub fn codec(&self) -> &ResidualCodec {
         &self.codec

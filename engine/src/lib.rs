@@ -49,14 +49,16 @@ pub mod format;
 mod index;
 mod search;
 mod segment;
+mod shards;
 mod stored;
 pub mod synthetic;
 mod verify;
 mod writer;
 
 pub use build::{
-    build_from_npy, build_from_npy_with, BuildConfig, BuildProgress, BuildReport, IndexBuilder,
-    NoProgress, StageTime, KMEANS_POINTS_PER_CENTROID,
+    build_from_npy, build_from_npy_with, train_codec, train_codec_from_npy, BuildConfig,
+    BuildProgress, BuildReport, CodecReport, IndexBuilder, NoProgress, StageTime,
+    CODEC_FORMAT_NAME, CODEC_FORMAT_VERSION, CODEC_RECORD, KMEANS_POINTS_PER_CENTROID,
 };
 pub use error::{EngineError, Result};
 pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
@@ -65,6 +67,7 @@ pub use search::{
     dot, force_final_stage, maxsim, query_centroid_scores, recall, FinalStage, SearchHit,
     SearchParams, Searcher, DIRECT_SCORING_MAX_EMBEDDINGS,
 };
+pub use shards::{merge_top_k, ShardHit, ShardSet};
 pub use stored::StoredFields;
 /// The metadata crate: [`metadata::Filter`], [`metadata::reciprocal_rank_fusion`] and the
 /// per-segment store the engine writes.

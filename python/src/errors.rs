@@ -82,6 +82,7 @@ pub(crate) fn engine(e: EngineError) -> PyErr {
         | EngineError::DuplicateId { .. }
         | EngineError::NotUnitNorm { .. }
         | EngineError::InvalidConfig { .. }
+        | EngineError::IncompatibleShards { .. }
         | EngineError::Quantize(_) => PyValueError::new_err(message),
         // Metadata that is not a flat object of supported values is the caller's input;
         // anything else is the segment's database failing.

@@ -37,6 +37,11 @@ pub struct BuildConfig {
     pub max_kmeans_points: Option<usize>,
     /// Held-out embeddings (not used by k-means) whose residuals train the codec.
     pub codec_training_points: usize,
+    /// Train nothing: quantise with the centroids and codec in this directory (made by
+    /// [`super::train_codec`]), so that indexes built from one codec (the shards of a
+    /// corpus) score alike. `codec`, `num_centroids` and the training settings above
+    /// are then the codec's, not these.
+    pub codec_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for BuildConfig {
@@ -52,6 +57,7 @@ impl Default for BuildConfig {
             overwrite: false,
             max_kmeans_points: None,
             codec_training_points: 1 << 16,
+            codec_dir: None,
         }
     }
 }

@@ -12,6 +12,7 @@ mod config;
 mod npy_input;
 pub(crate) mod pipeline;
 pub(crate) mod segment_writer;
+mod shared_codec;
 pub(crate) mod target;
 pub(crate) mod train;
 mod unit_norm;
@@ -21,3 +22,7 @@ pub use config::{
     BuildConfig, BuildProgress, BuildReport, NoProgress, StageTime, KMEANS_POINTS_PER_CENTROID,
 };
 pub use npy_input::{build_from_npy, build_from_npy_with};
+pub use shared_codec::{
+    train_codec, train_codec_from_npy, CodecReport, CODEC_FORMAT_NAME, CODEC_FORMAT_VERSION,
+    CODEC_RECORD,
+};

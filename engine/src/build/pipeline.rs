@@ -10,6 +10,7 @@ use tartan_quantize::ResidualCodec;
 
 use super::config::{BuildConfig, BuildProgress, BuildReport, StageTime};
 use super::segment_writer::{sum_files, write_segment, SegmentPlan};
+use super::shared_codec::load_trained;
 use super::target::Target;
 use super::train::train;
 use crate::error::{EngineError, Result};
@@ -56,7 +57,27 @@ pub(crate) fn build(
     let clock = StageClock::new(progress, started);
     let progress: &dyn BuildProgress = &clock;
 
-    let trained = train(corpus.embeddings, dim, config, progress)?;
+    // A given codec (trained once for several indexes) or one trained on this corpus.
+    let (trained, params) = match &config.codec_dir {
+        Some(dir) => {
+            progress.stage("codec", 1);
+            let loaded = load_trained(dir, dim)?;
+            progress.advance(1);
+            loaded
+        }
+        None => {
+            let trained = train(corpus.embeddings, dim, config, progress)?;
+            let params = BuildParams {
+                seed: config.seed,
+                kmeans_iterations: config.kmeans_iterations,
+                kmeans_points: trained.kmeans_points,
+                codec_training_points: trained.codec_points,
+                chunk_size: config.chunk_size,
+                created_by: concat!("tartan-engine ", env!("CARGO_PKG_VERSION")).into(),
+            };
+            (trained, params)
+        }
+    };
     let names = target.names();
     let codec_dir = target.root().join(&names.codec_dir);
     write_codec_dir(
@@ -94,12 +115,8 @@ pub(crate) fn build(
         bytes_per_code: trained.codec.bytes_per_embedding(),
         num_centroids: k,
         build: BuildParams {
-            seed: config.seed,
-            kmeans_iterations: config.kmeans_iterations,
-            kmeans_points: trained.kmeans_points,
-            codec_training_points: trained.codec_points,
             chunk_size: config.chunk_size,
-            created_by: concat!("tartan-engine ", env!("CARGO_PKG_VERSION")).into(),
+            ..params
         },
         encoder: config.encoder.clone(),
         codec_dir: names.codec_dir.clone(),
@@ -132,14 +149,14 @@ pub(crate) fn build(
 }
 
 /// A [`BuildProgress`] that passes everything on and notes when each stage starts.
-struct StageClock<'a> {
+pub(crate) struct StageClock<'a> {
     inner: &'a dyn BuildProgress,
     /// Stage names and start times, `"prepare"` at the build's start first.
     marks: Mutex<Vec<(String, Instant)>>,
 }
 
 impl<'a> StageClock<'a> {
-    fn new(inner: &'a dyn BuildProgress, started: Instant) -> Self {
+    pub(crate) fn new(inner: &'a dyn BuildProgress, started: Instant) -> Self {
         StageClock {
             inner,
             marks: Mutex::new(vec![("prepare".into(), started)]),
@@ -147,7 +164,7 @@ impl<'a> StageClock<'a> {
     }
 
     /// Each stage's seconds, up to now.
-    fn finish(&self) -> Vec<StageTime> {
+    pub(crate) fn finish(&self) -> Vec<StageTime> {
         let end = Instant::now();
         let marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
         marks

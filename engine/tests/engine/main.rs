@@ -8,3 +8,4 @@ mod input_checks;
 mod living;
 mod metadata;
 mod quality;
+mod shards;
