@@ -42,7 +42,12 @@ impl ShardSet {
             .ok_or_else(|| EngineError::IncompatibleShards {
                 reason: "no shards given".into(),
             })?;
-        let (dim, fingerprint) = (first.dim(), first.codec_fingerprint());
+        let dim = first.dim();
+        let fingerprint = if shards.len() > 1 {
+            first.codec_fingerprint()
+        } else {
+            0
+        };
         for shard in &shards[1..] {
             if shard.dim() != dim {
                 return Err(EngineError::IncompatibleShards {
@@ -102,7 +107,7 @@ impl ShardSet {
     /// (ties: lower shard, then lower document first). Errors: those of
     /// [`Index::search`].
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Vec<ShardHit>> {
-        self.search_with(params.k, |index| index.search(query, params))
+        self.search_with(params.k, |_, index| index.search(query, params))
     }
 
     /// [`ShardSet::search`] for many queries, spread over rayon's threads.
@@ -117,22 +122,25 @@ impl ShardSet {
     /// Every document of every shard scored by MaxSim over its decompressed embeddings
     /// ([`Index::search_exhaustive`]), merged: the codec's exact top `k`.
     pub fn search_exhaustive(&self, query: &[f32], k: usize) -> Result<Vec<ShardHit>> {
-        self.search_with(k, |index| index.search_exhaustive(query, k))
+        self.search_with(k, |_, index| index.search_exhaustive(query, k))
     }
 
-    /// Runs `each` on every shard (in parallel) and merges the lists into the top `k`:
-    /// any search an [`Index`] offers (filtered, exact, ...), over all shards.
-    pub fn search_with<F>(&self, k: usize, each: F) -> Result<Vec<ShardHit>>
+    /// Runs `each(shard number, shard)` on every shard (in parallel) and merges the
+    /// lists into the top `k`: any search an [`Index`] offers (filtered, exact, ...),
+    /// over all shards. The first error stops the search.
+    pub fn search_with<F, E>(&self, k: usize, each: F) -> std::result::Result<Vec<ShardHit>, E>
     where
-        F: Fn(&Index) -> Result<Vec<SearchHit>> + Sync,
+        F: Fn(usize, &Index) -> std::result::Result<Vec<SearchHit>, E> + Sync,
+        E: Send,
     {
         let lists = if self.shards.len() == 1 {
-            vec![each(&self.shards[0])?]
+            vec![each(0, &self.shards[0])?]
         } else {
             self.shards
                 .par_iter()
-                .map(&each)
-                .collect::<Result<Vec<_>>>()?
+                .enumerate()
+                .map(|(i, index)| each(i, index))
+                .collect::<std::result::Result<Vec<_>, E>>()?
         };
         Ok(merge_top_k(&lists, k))
     }

@@ -1,7 +1,9 @@
 //! Option groups shared by several subcommands, and their conversion into the
 //! engine's and encoder's configuration types.
 
-use clap::builder::TypedValueParser;
+use std::path::{Path, PathBuf};
+
+use anyhow::{ensure, Result};
 use clap::{Args, ValueEnum};
 use tartan_encoder::{Device, Precision};
 use tartan_engine::{BuildConfig, SearchParams};
@@ -18,47 +20,110 @@ pub enum Codec {
     Scalar,
 }
 
+/// `--codec`: a codec kind to train, or a codec directory trained once by `tartan
+/// train` (the shards of one corpus are built with one, so their scores compare).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodecArg {
+    /// Train this codec on the corpus.
+    Kind(Codec),
+    /// Quantise with the centroids and codec of this directory.
+    Dir(PathBuf),
+}
+
+/// An `--nbits` value: 1, 2 or 4.
+pub fn parse_nbits(text: &str) -> std::result::Result<u8, String> {
+    match text {
+        "1" | "2" | "4" => Ok(text.parse().expect("a digit")),
+        other => Err(format!("{other:?}: give 1, 2 or 4")),
+    }
+}
+
+/// A `--codec` value: `product`, `scalar` or an existing directory.
+fn parse_codec(text: &str) -> std::result::Result<CodecArg, String> {
+    match text {
+        "product" => Ok(CodecArg::Kind(Codec::Product)),
+        "scalar" => Ok(CodecArg::Kind(Codec::Scalar)),
+        dir if Path::new(dir).is_dir() => Ok(CodecArg::Dir(PathBuf::from(dir))),
+        other => Err(format!(
+            "{other:?} is neither product nor scalar nor a codec directory (`tartan train` makes one)"
+        )),
+    }
+}
+
 /// How the index is built.
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
-    /// Bits per dimension of the residual codes (1, 2 or 4).
-    #[arg(long, default_value_t = 2, value_parser = clap::builder::PossibleValuesParser::new(["1", "2", "4"]).map(|s| s.parse::<u8>().expect("listed values")))]
-    pub nbits: u8,
-    /// Residual codec.
-    #[arg(long, value_enum, default_value_t = Codec::Product)]
-    pub codec: Codec,
+    /// Bits per dimension of the residual codes: 1, 2 or 4 [default: 2].
+    #[arg(long, value_parser = parse_nbits)]
+    pub nbits: Option<u8>,
+    /// Residual codec to train (product or scalar), or a codec directory made by
+    /// `tartan train` to quantise with instead of training [default: product].
+    #[arg(long, value_name = "product|scalar|CODEC_DIR", value_parser = parse_codec)]
+    pub codec: Option<CodecArg>,
     /// Number of k-means centroids (default: 2^floor(log2(16 * sqrt(embeddings)))).
     #[arg(long, value_name = "N")]
     pub centroids: Option<usize>,
     /// Also store the uncompressed embeddings, so exact (brute-force MaxSim) search works.
     #[arg(long)]
     pub keep_embeddings: bool,
-    /// Random seed of k-means and codec training.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    /// Random seed of k-means and codec training [default: 42].
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 impl BuildArgs {
-    /// The codec kind these options select.
-    pub fn codec_kind(&self) -> CodecKind {
+    /// Bits a dimension (2 unless given).
+    pub fn nbits(&self) -> u8 {
+        self.nbits.unwrap_or(2)
+    }
+
+    /// The training seed (42 unless given).
+    pub fn seed(&self) -> u64 {
+        self.seed.unwrap_or(BuildConfig::default().seed)
+    }
+
+    /// The codec directory to build with, if one was given.
+    pub fn codec_dir(&self) -> Option<&Path> {
+        match &self.codec {
+            Some(CodecArg::Dir(dir)) => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// The codec kind these options train (the directory's own with a codec
+    /// directory: None).
+    pub fn codec_kind(&self) -> Option<CodecKind> {
+        let nbits = self.nbits();
         match self.codec {
-            Codec::Product => CodecKind::Product { nbits: self.nbits },
-            Codec::Scalar => CodecKind::Scalar { nbits: self.nbits },
+            None | Some(CodecArg::Kind(Codec::Product)) => Some(CodecKind::Product { nbits }),
+            Some(CodecArg::Kind(Codec::Scalar)) => Some(CodecKind::Scalar { nbits }),
+            Some(CodecArg::Dir(_)) => None,
         }
     }
 
     /// The engine's build configuration, recording `encoder` in the index meta;
     /// `overwrite` replaces an existing index (atomically, by the engine).
-    pub fn config(&self, encoder: serde_json::Value, overwrite: bool) -> BuildConfig {
-        BuildConfig {
+    ///
+    /// Errors: training options (--nbits, --centroids, --seed) beside a codec
+    /// directory, which fixes them.
+    pub fn config(&self, encoder: serde_json::Value, overwrite: bool) -> Result<BuildConfig> {
+        if let Some(dir) = self.codec_dir() {
+            ensure!(
+                self.nbits.is_none() && self.centroids.is_none() && self.seed.is_none(),
+                "--nbits, --centroids and --seed train a codec; the codec in {} is already trained",
+                dir.display()
+            );
+        }
+        Ok(BuildConfig {
             overwrite,
-            codec: self.codec_kind(),
+            codec: self.codec_kind().unwrap_or_default(),
             num_centroids: self.centroids,
-            seed: self.seed,
+            seed: self.seed(),
             keep_embeddings: self.keep_embeddings,
             encoder,
+            codec_dir: self.codec_dir().map(Path::to_path_buf),
             ..BuildConfig::default()
-        }
+        })
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::args::{BuildArgs, Codec};
+use crate::args::{BuildArgs, Codec, CodecArg};
 
 /// The cache root: `given`, else `$TARTAN_CACHE`, else `$XDG_CACHE_HOME/tartan`,
 /// else `~/.cache/tartan`.
@@ -42,21 +42,20 @@ pub fn index_key(
         .rsplit(['/', '\\'])
         .next()
         .unwrap_or(model_ref);
-    let codec = match build.codec {
-        Codec::Product => "pq",
-        Codec::Scalar => "sq",
+    let codec = match &build.codec {
+        None | Some(CodecArg::Kind(Codec::Product)) => format!("pq{}", build.nbits()),
+        Some(CodecArg::Kind(Codec::Scalar)) => format!("sq{}", build.nbits()),
+        Some(CodecArg::Dir(dir)) => format!(
+            "codec{:08x}",
+            fnv1a(dir.to_string_lossy().as_bytes()) as u32
+        ),
     };
-    let mut key = format!(
-        "{}-{}-{codec}{}",
-        slug(dataset_name),
-        slug(model_slug),
-        build.nbits
-    );
+    let mut key = format!("{}-{}-{codec}", slug(dataset_name), slug(model_slug));
     if let Some(c) = build.centroids {
         key.push_str(&format!("-c{c}"));
     }
-    if build.seed != 42 {
-        key.push_str(&format!("-seed{}", build.seed));
+    if let Some(seed) = build.seed.filter(|&s| s != 42) {
+        key.push_str(&format!("-seed{seed}"));
     }
     let hash = fnv1a(format!("{dataset_ref}\n{model_ref}").as_bytes());
     key.push_str(&format!("-{:08x}", hash as u32));

@@ -48,6 +48,8 @@ struct Cli {
 enum Command {
     /// Build an index from a corpus with a model, or from .npy embeddings.
     Index(cmd::index::IndexArgs),
+    /// Train centroids and a codec once, for shards built with `index --codec DIR`.
+    Train(cmd::train::TrainArgs),
     /// Search an index with text queries or query embeddings.
     Search(cmd::search::SearchArgs),
     /// Encode documents or queries into .npy files (for numpy, PyLate and other tools).
@@ -101,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Index(args) => cmd::index::run(args, globals),
+        Command::Train(args) => cmd::train::run(args, globals),
         Command::Search(args) => cmd::search::run(args, globals),
         Command::Encode(args) => cmd::encode::run(args, globals),
         Command::Eval(args) => cmd::eval::run(args, globals),

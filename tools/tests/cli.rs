@@ -10,5 +10,6 @@ mod cli {
     mod server;
     mod server_limits;
     mod server_living;
+    mod shards;
     mod usage;
 }

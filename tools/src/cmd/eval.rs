@@ -496,7 +496,7 @@ fn reuse_check(
             "built with another model or encoder settings".into(),
         ));
     }
-    if meta.codec != build.codec_kind() {
+    if build.codec_kind().is_some_and(|kind| kind != meta.codec) {
         return Ok(Reuse::No(format!("built with codec {:?}", meta.codec)));
     }
     if build.centroids.is_some_and(|c| c != meta.num_centroids) {
@@ -505,7 +505,7 @@ fn reuse_check(
             meta.num_centroids
         )));
     }
-    if meta.build.seed != build.seed {
+    if build.codec_dir().is_none() && meta.build.seed != build.seed() {
         return Ok(Reuse::No(format!("built with seed {}", meta.build.seed)));
     }
     if needs_text && !index.has_text() {

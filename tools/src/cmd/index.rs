@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use tartan_encoder::Encoder;
-use tartan_engine::{BuildReport, IndexBuilder};
+use tartan_engine::{BuildReport, IndexBuilder, StageTime};
 
 use crate::args::{BuildArgs, EncoderArgs};
 use crate::corpus::{TextItem, TextSource};
@@ -96,7 +96,7 @@ pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
         let bars = BuildBars::new(globals.quiet);
         let config = args
             .build
-            .config(serde_json::json!({"source": "npy"}), args.force);
+            .config(serde_json::json!({"source": "npy"}), args.force)?;
         let report = tartan_engine::build_from_npy_with(
             embeddings, doclens, ids, &fields, &args.out, config, &bars,
         )
@@ -128,15 +128,14 @@ pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
     }
     print_report(&report, &args.out);
     if globals.verbose {
-        print_stages(&report);
+        print_stages(&report.stages);
     }
     Ok(())
 }
 
-/// Prints the build's wall-clock time per stage (`--verbose`).
-fn print_stages(report: &BuildReport) {
-    let parts: Vec<String> = report
-        .stages
+/// Prints a build's (or a training's) wall-clock time per stage (`--verbose`).
+pub fn print_stages(stages: &[StageTime]) {
+    let parts: Vec<String> = stages
         .iter()
         .map(|s| format!("{} {:.2}s", s.name, s.seconds))
         .collect();
@@ -232,7 +231,7 @@ pub fn build_from_text(job: &TextBuild<'_>) -> Result<BuildReport> {
     let total = job.source.count()?;
     let config = job
         .build
-        .config(model::record(job.model, job.encoder), job.overwrite);
+        .config(model::record(job.model, job.encoder), job.overwrite)?;
     let mut builder = IndexBuilder::new(job.out, job.encoder.dim(), config)
         .with_context(|| format!("cannot start an index at {}", job.out.display()))?;
     let result = (|| -> Result<BuildReport> {

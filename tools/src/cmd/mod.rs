@@ -9,5 +9,6 @@ pub mod optimize;
 pub mod search;
 pub mod serve;
 pub mod stats;
+pub mod train;
 pub mod upgrade;
 pub mod verify;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use tartan_engine::{EngineError, IndexWriter};
 
@@ -36,11 +36,15 @@ pub struct OptimizeArgs {
 pub fn run(args: OptimizeArgs, globals: Globals) -> Result<()> {
     let mut writer = IndexWriter::open(&args.index)
         .with_context(|| format!("cannot open {} for writing", args.index.display()))?;
+    ensure!(
+        args.build.codec_dir().is_none(),
+        "--codec DIR builds with a trained codec; optimize --retrain trains a new one (give product or scalar)"
+    );
     let before = writer.index().bytes_on_disk();
     let report = if args.retrain {
         let config = args
             .build
-            .config(writer.index().meta().encoder.clone(), true);
+            .config(writer.index().meta().encoder.clone(), true)?;
         let bars = BuildBars::new(globals.quiet);
         let r = writer.retrain(&config, &bars);
         bars.finish();
@@ -131,7 +135,7 @@ fn retrain_from_texts(
     );
     let config = args
         .build
-        .config(writer.index().meta().encoder.clone(), true);
+        .config(writer.index().meta().encoder.clone(), true)?;
     let bars = BuildBars::new(globals.quiet);
     let r = writer.retrain_from(&all, &lens, &config, &bars);
     bars.finish();

@@ -8,7 +8,7 @@ use anyhow::{ensure, Context, Result};
 use clap::Args;
 use tartan_engine::format::npy_input::NpyInput;
 use tartan_engine::metadata::Filter;
-use tartan_engine::{Index, SearchHit, SearchParams};
+use tartan_engine::{merge_top_k, Index, SearchHit, SearchParams, ShardHit, ShardSet};
 
 use crate::args::{EncoderArgs, SearchParamArgs};
 use crate::corpus::{read_queries, TextItem};
@@ -40,9 +40,11 @@ use crate::{model, Globals};
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct SearchArgs {
-    /// The index directory.
-    #[arg(long, short, value_name = "DIR")]
-    pub index: PathBuf,
+    /// The index directory; several (`--index a --index b`) are searched as shards of
+    /// one corpus (built with one codec: `tartan train`, `tartan index --codec`), their
+    /// top-k merged by score.
+    #[arg(long, short, value_name = "DIR", required = true)]
+    pub index: Vec<PathBuf>,
     /// Query texts.
     #[arg(value_name = "QUERY", conflicts_with = "query_embeddings")]
     pub query: Vec<String>,
@@ -87,16 +89,13 @@ pub struct SearchArgs {
 
 /// Runs `tartan search`.
 pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
-    let index = open_index(&args.index)?;
+    let shards = args
+        .index
+        .iter()
+        .map(|dir| open_index(dir))
+        .collect::<Result<Vec<_>>>()?;
     let k = args.k as usize;
     let params = args.params.params(k)?;
-    if args.exact {
-        ensure!(
-            index.has_embeddings(),
-            "{} keeps no uncompressed embeddings: rebuild it with --keep-embeddings for --exact",
-            args.index.display()
-        );
-    }
     let mode = if args.lexical {
         Mode::Lexical
     } else if args.hybrid {
@@ -104,87 +103,55 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
     } else {
         Mode::Semantic
     };
-    retrieval::check_mode(&index, mode)?;
-    let (queries, labels) = if let Some(path) = &args.query_embeddings {
-        let queries = read_query_embeddings(path, index.dim())?;
-        let labels = vec![None; queries.len()];
-        (queries, labels)
-    } else {
-        // Positional queries have no id; queries from a file keep theirs.
-        let mut items: Vec<(Option<String>, TextItem)> = args
-            .query
-            .iter()
-            .enumerate()
-            .map(|(i, q)| {
-                (
-                    None,
-                    TextItem {
-                        id: i.to_string(),
-                        text: q.clone(),
-                        metadata: None,
-                    },
-                )
-            })
-            .collect();
-        if let Some(path) = &args.queries {
-            items.extend(
-                read_queries(path)?
-                    .into_iter()
-                    .map(|q| (Some(q.id.clone()), q)),
-            );
-        }
-        ensure!(
-            !items.is_empty(),
-            "no queries: give QUERY text, --queries FILE or --query-embeddings"
-        );
-        if mode == Mode::Lexical {
-            let labels: Vec<_> = items
-                .into_iter()
-                .map(|(id, q)| Some((id, q.text)))
-                .collect();
-            (Vec::new(), labels)
-        } else {
-            let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)?;
-            let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
+    ensure!(
+        shards.len() == 1 || mode == Mode::Semantic,
+        "--lexical and --hybrid rank by BM25, whose scores do not compare across shards (each has its own term statistics): give one --index"
+    );
+    for (index, dir) in shards.iter().zip(&args.index) {
+        if args.exact {
             ensure!(
-                encoder.dim() == index.dim(),
-                "model {model_name} makes {}-dim vectors but the index holds {}-dim ones",
-                encoder.dim(),
-                index.dim()
+                index.has_embeddings(),
+                "{} keeps no uncompressed embeddings: rebuild it with --keep-embeddings for --exact",
+                dir.display()
             );
-            let texts: Vec<&str> = items.iter().map(|(_, q)| q.text.as_str()).collect();
-            let encoded = encoder
-                .encode_queries(&texts)
-                .context("encoding queries failed")?;
-            let queries = encoded.into_iter().map(|e| e.data).collect();
-            let labels = items
-                .into_iter()
-                .map(|(id, q)| Some((id, q.text)))
-                .collect();
-            (queries, labels)
         }
-    };
-    let allowed = retrieval::allowed(&index, args.filter.as_ref())?;
-    let retrieval = Retrieval {
-        mode,
-        params: &params,
-        exact: args.exact,
-        allowed: allowed.as_ref(),
-        rrf_k: args.rrf_k.unwrap_or(retrieval::RRF_K),
-    };
-    let hits = if mode == Mode::Semantic && allowed.is_none() {
-        run_searches(&index, &queries, &params, args.exact)?
-    } else {
-        use rayon::prelude::*;
-        labels
-            .par_iter()
-            .enumerate()
-            .map(|(i, label)| {
-                let text = label.as_ref().map(|(_, t)| t.as_str());
-                retrieval.run(&index, queries.get(i).map(Vec::as_slice), text)
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
+        retrieval::check_mode(index, mode)?;
+    }
+    let set = ShardSet::new(shards).context("cannot search these indexes together")?;
+    let (queries, labels) = read_queries_for(&args, set.shards(), mode)?;
+    let allowed = set
+        .shards()
+        .iter()
+        .map(|index| retrieval::allowed(index, args.filter.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    let rrf_k = args.rrf_k.unwrap_or(retrieval::RRF_K);
+    let hits: Vec<Vec<ShardHit>> =
+        if set.shards().len() == 1 && mode == Mode::Semantic && allowed[0].is_none() {
+            run_searches(&set.shards()[0], &queries, &params, args.exact)?
+                .into_iter()
+                .map(|hits| merge_top_k(&[hits], k))
+                .collect()
+        } else {
+            use rayon::prelude::*;
+            labels
+                .par_iter()
+                .enumerate()
+                .map(|(i, label)| {
+                    let text = label.as_ref().map(|(_, t)| t.as_str());
+                    let vector = queries.get(i).map(Vec::as_slice);
+                    set.search_with(k, |shard, index| {
+                        let retrieval = Retrieval {
+                            mode,
+                            params: &params,
+                            exact: args.exact,
+                            allowed: allowed[shard].as_ref(),
+                            rrf_k,
+                        };
+                        retrieval.run(index, vector, text)
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
     let with_text = !(args.no_text || args.format == Format::Trec);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -197,12 +164,90 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
             query: i,
             query_id,
             text,
-            results: to_hits(&index, hits, with_text)?,
+            results: shard_hits(&set, hits, with_text)?,
         };
         results::write(&mut out, args.format, &results)?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// A query's label: its id (from a file) and text; None for query embeddings.
+type Label = Option<(Option<String>, String)>;
+
+/// The queries of `args`: their token embeddings (none for lexical search) and labels.
+/// Text queries are encoded with the model the indexes record (or --model).
+fn read_queries_for(
+    args: &SearchArgs,
+    shards: &[Index],
+    mode: Mode,
+) -> Result<(Vec<Vec<f32>>, Vec<Label>)> {
+    let index = &shards[0];
+    if let Some(path) = &args.query_embeddings {
+        let queries = read_query_embeddings(path, index.dim())?;
+        let labels = vec![None; queries.len()];
+        return Ok((queries, labels));
+    }
+    // Positional queries have no id; queries from a file keep theirs.
+    let mut items: Vec<(Option<String>, TextItem)> = args
+        .query
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            (
+                None,
+                TextItem {
+                    id: i.to_string(),
+                    text: q.clone(),
+                    metadata: None,
+                },
+            )
+        })
+        .collect();
+    if let Some(path) = &args.queries {
+        items.extend(
+            read_queries(path)?
+                .into_iter()
+                .map(|q| (Some(q.id.clone()), q)),
+        );
+    }
+    ensure!(
+        !items.is_empty(),
+        "no queries: give QUERY text, --queries FILE or --query-embeddings"
+    );
+    let labels: Vec<Label> = items
+        .iter()
+        .map(|(id, q)| Some((id.clone(), q.text.clone())))
+        .collect();
+    if mode == Mode::Lexical {
+        return Ok((Vec::new(), labels));
+    }
+    if args.model.is_none() {
+        if let Some((_, dir)) = shards
+            .iter()
+            .zip(&args.index)
+            .find(|(s, _)| s.meta().encoder != index.meta().encoder)
+        {
+            anyhow::bail!(
+                "{} and {} record different models: give --model",
+                args.index[0].display(),
+                dir.display()
+            );
+        }
+    }
+    let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)?;
+    let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
+    ensure!(
+        encoder.dim() == index.dim(),
+        "model {model_name} makes {}-dim vectors but the index holds {}-dim ones",
+        encoder.dim(),
+        index.dim()
+    );
+    let texts: Vec<&str> = items.iter().map(|(_, q)| q.text.as_str()).collect();
+    let encoded = encoder
+        .encode_queries(&texts)
+        .context("encoding queries failed")?;
+    Ok((encoded.into_iter().map(|e| e.data).collect(), labels))
 }
 
 /// Opens an index with a message naming the directory.
@@ -239,6 +284,20 @@ pub fn run_searches(
     } else {
         index.search_batch(queries, params).context("search failed")
     }
+}
+
+/// Merged hits of several shards with external ids (and stored texts, `with_text`).
+fn shard_hits(set: &ShardSet, hits: &[ShardHit], with_text: bool) -> Result<Vec<Hit>> {
+    hits.iter()
+        .map(|h| {
+            let index = &set.shards()[h.shard];
+            let hit = SearchHit {
+                doc: h.doc,
+                score: h.score,
+            };
+            Ok(to_hits(index, &[hit], with_text)?.remove(0))
+        })
+        .collect()
 }
 
 /// Engine hits with external ids (and their stored texts, `with_text`).

@@ -192,3 +192,58 @@ pub fn synthetic_index(dir: &Path, data: &Synthetic) -> PathBuf {
     ));
     out
 }
+
+/// A BEIR directory with the first `n_queries` judged test queries of SciFact,
+/// their relevant documents and the first `fillers` other documents.
+pub fn scifact_subset(shared: &Path, out: &Path, n_queries: usize, fillers: usize) {
+    let src = shared.join("datasets/scifact");
+    let qrels = std::fs::read_to_string(src.join("qrels/test.tsv")).unwrap();
+    let mut lines = qrels.lines();
+    let header = lines.next().unwrap();
+    let mut queries = Vec::<String>::new();
+    let mut kept = Vec::new();
+    let mut relevant = std::collections::BTreeSet::new();
+    for line in lines {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if !queries.iter().any(|q| q == cols[0]) {
+            if queries.len() == n_queries {
+                break;
+            }
+            queries.push(cols[0].to_string());
+        }
+        relevant.insert(cols[1].to_string());
+        kept.push(line);
+    }
+    std::fs::create_dir_all(out.join("qrels")).unwrap();
+    std::fs::write(
+        out.join("qrels/test.tsv"),
+        format!("{header}\n{}\n", kept.join("\n")),
+    )
+    .unwrap();
+    let id_of = |line: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v["_id"].as_str().unwrap().to_string()
+    };
+    let corpus = std::fs::read_to_string(src.join("corpus.jsonl")).unwrap();
+    let mut fillers_left = fillers;
+    let docs: Vec<&str> = corpus
+        .lines()
+        .filter(|l| {
+            if relevant.contains(&id_of(l)) {
+                true
+            } else if fillers_left > 0 {
+                fillers_left -= 1;
+                true
+            } else {
+                false
+            }
+        })
+        .collect();
+    std::fs::write(out.join("corpus.jsonl"), docs.join("\n") + "\n").unwrap();
+    let all_queries = std::fs::read_to_string(src.join("queries.jsonl")).unwrap();
+    let q: Vec<&str> = all_queries
+        .lines()
+        .filter(|l| queries.contains(&id_of(l)))
+        .collect();
+    std::fs::write(out.join("queries.jsonl"), q.join("\n") + "\n").unwrap();
+}
