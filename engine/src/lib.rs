@@ -56,8 +56,8 @@ mod verify;
 mod writer;
 
 pub use build::{
-    build_from_npy, build_from_npy_with, train_codec, train_codec_from_npy, BuildConfig,
-    BuildProgress, BuildReport, CodecReport, IndexBuilder, NoProgress, StageTime,
+    build_from_npy, build_from_npy_with, num_centroids_for, train_codec, train_codec_from_npy,
+    BuildConfig, BuildProgress, BuildReport, CodecReport, IndexBuilder, NoProgress, StageTime,
     CODEC_FORMAT_NAME, CODEC_FORMAT_VERSION, CODEC_RECORD, KMEANS_POINTS_PER_CENTROID,
 };
 pub use error::{EngineError, Result};

@@ -91,7 +91,72 @@ fn commit_dict<'py>(py: Python<'py>, r: &CommitReport) -> PyResult<Bound<'py, Py
 }
 
 /// A positive integer argument.
-fn positive(name: &str, value: i64) -> PyResult<usize> {
+/// The training options of ``Index.build`` and ``train_codec`` (None: the default).
+pub(crate) struct Training<'a> {
+    pub nbits: Option<u8>,
+    pub codec: Option<&'a str>,
+    pub num_centroids: Option<i64>,
+    pub seed: Option<u64>,
+}
+
+impl Training<'_> {
+    /// The build configuration these options give; with `codec_dir` (a trained codec),
+    /// none may be given.
+    pub(crate) fn config(&self, codec_dir: Option<PathBuf>) -> PyResult<BuildConfig> {
+        let given = self.nbits.is_some()
+            || self.codec.is_some()
+            || self.num_centroids.is_some()
+            || self.seed.is_some();
+        if given && codec_dir.is_some() {
+            return Err(PyValueError::new_err(
+                "nbits, codec, num_centroids and seed train a codec; codec_dir names one already trained",
+            ));
+        }
+        let nbits = self.nbits.unwrap_or(2);
+        let codec = match self.codec.unwrap_or("product") {
+            "product" => CodecKind::Product { nbits },
+            "scalar" => CodecKind::Scalar { nbits },
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "codec must be \"product\" or \"scalar\", got {other:?}"
+                )))
+            }
+        };
+        let defaults = BuildConfig::default();
+        Ok(BuildConfig {
+            codec,
+            num_centroids: self
+                .num_centroids
+                .map(|n| positive("num_centroids", n))
+                .transpose()?,
+            seed: self.seed.unwrap_or(defaults.seed),
+            codec_dir,
+            ..defaults
+        })
+    }
+}
+
+/// PLAID's parameters: the defaults for `k`, overridden by those given.
+pub(crate) fn search_params(
+    k: i64,
+    nprobe: Option<i64>,
+    ndocs: Option<i64>,
+    threshold: Option<f32>,
+) -> PyResult<SearchParams> {
+    let mut params = SearchParams::for_k(positive("k", k)?);
+    if let Some(n) = nprobe {
+        params.nprobe = positive("nprobe", n)?;
+    }
+    if let Some(n) = ndocs {
+        params.ndocs = positive("ndocs", n)?;
+    }
+    if let Some(t) = threshold {
+        params.centroid_score_threshold = t;
+    }
+    Ok(params)
+}
+
+pub(crate) fn positive(name: &str, value: i64) -> PyResult<usize> {
     usize::try_from(value)
         .ok()
         .filter(|&v| v >= 1)
@@ -118,9 +183,9 @@ impl PyIndex {
     /// ids : Sequence[str] | None
     ///     The documents' external ids, unique (default ``"0"``, ``"1"``, ...).
     ///     Non-string ids are converted with ``str()``.
-    /// nbits : int
+    /// nbits : int | None
     ///     Bits a dimension of the residual codes: 1, 2 or 4 (default 2).
-    /// codec : str
+    /// codec : str | None
     ///     ``"product"`` (product codes, the default) or ``"scalar"`` (ColBERTv2's).
     /// keep_embeddings : bool
     ///     Also store the uncompressed embeddings, so ``search(exact=True)`` works.
@@ -130,13 +195,18 @@ impl PyIndex {
     ///     Replace an existing index at ``path`` instead of raising ``FileExistsError``.
     /// num_centroids : int | None
     ///     k-means centroids (default ``2**floor(log2(16 * sqrt(total_tokens)))``).
-    /// seed : int
-    ///     Seed of every random choice (sampling, k-means, codec training).
+    /// seed : int | None
+    ///     Seed of every random choice (sampling, k-means, codec training; default 42).
     /// metadata : list[dict | None] | None
     ///     One flat dict a document (strings, numbers, bools, None, lists of strings),
     ///     stored in the index for ``search(filter=...)``.
     /// texts : list[str | None] | None
     ///     One text a document, stored in the index (BM25, ``"$text"`` filters).
+    /// codec_dir : str | os.PathLike | None
+    ///     Train nothing: quantise with the centroids and codec of this directory
+    ///     (made by ``tartan.train_codec``), so that shards built from it score alike
+    ///     and ``tartan.ShardSet`` can merge them. ``nbits``, ``codec``,
+    ///     ``num_centroids`` and ``seed`` are then the codec's (giving one is an error).
     ///
     /// Returns
     /// -------
@@ -157,15 +227,16 @@ impl PyIndex {
         documents_embeddings,
         ids = None,
         *,
-        nbits = 2,
-        codec = "product",
+        nbits = None,
+        codec = None,
         keep_embeddings = false,
         progress = false,
         overwrite = false,
         num_centroids = None,
-        seed = 42,
+        seed = None,
         metadata = None,
         texts = None,
+        codec_dir = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn build(
@@ -173,24 +244,27 @@ impl PyIndex {
         path: PathBuf,
         documents_embeddings: &Bound<'_, PyAny>,
         ids: Option<&Bound<'_, PyAny>>,
-        nbits: u8,
-        codec: &str,
+        nbits: Option<u8>,
+        codec: Option<&str>,
         keep_embeddings: bool,
         progress: bool,
         overwrite: bool,
         num_centroids: Option<i64>,
-        seed: u64,
+        seed: Option<u64>,
         metadata: Option<&Bound<'_, PyAny>>,
         texts: Option<Vec<Option<String>>>,
+        codec_dir: Option<PathBuf>,
     ) -> PyResult<PyIndex> {
-        let codec = match codec {
-            "product" => CodecKind::Product { nbits },
-            "scalar" => CodecKind::Scalar { nbits },
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "codec must be \"product\" or \"scalar\", got {other:?}"
-                )))
-            }
+        let training = Training {
+            nbits,
+            codec,
+            num_centroids,
+            seed,
+        };
+        let config = BuildConfig {
+            keep_embeddings,
+            overwrite,
+            ..training.config(codec_dir)?
         };
         let docs = Documents::extract(documents_embeddings)?;
         let ids: Vec<String> = match ids {
@@ -209,16 +283,6 @@ impl PyIndex {
                 }
                 ids
             }
-        };
-        let config = BuildConfig {
-            codec,
-            num_centroids: num_centroids
-                .map(|n| positive("num_centroids", n))
-                .transpose()?,
-            seed,
-            keep_embeddings,
-            overwrite,
-            ..BuildConfig::default()
         };
         let fields = stored_fields(metadata, texts, docs.len())?;
         let dim = docs.dim();
@@ -324,17 +388,8 @@ impl PyIndex {
         ids: Option<Vec<String>>,
     ) -> PyResult<SearchResults> {
         let filter = filter.map(parse_filter).transpose()?;
-        let k = positive("k", k)?;
-        let mut params = SearchParams::for_k(k);
-        if let Some(n) = nprobe {
-            params.nprobe = positive("nprobe", n)?;
-        }
-        if let Some(n) = ndocs {
-            params.ndocs = positive("ndocs", n)?;
-        }
-        if let Some(t) = threshold {
-            params.centroid_score_threshold = t;
-        }
+        let params = search_params(k, nprobe, ndocs, threshold)?;
+        let k = params.k;
         let queries = Queries::extract(queries, self.index().dim())?;
         let slices = queries.slices();
         let index = self.index();
@@ -627,7 +682,7 @@ impl PyIndex {
 }
 
 /// A filter given as a JSON string or a dict (any JSON-serialisable object).
-fn parse_filter(filter: &Bound<'_, PyAny>) -> PyResult<Filter> {
+pub(crate) fn parse_filter(filter: &Bound<'_, PyAny>) -> PyResult<Filter> {
     let text = json_text(filter)?;
     text.parse::<Filter>()
         .map_err(|e| PyValueError::new_err(e.to_string()))
@@ -698,7 +753,7 @@ fn stored_fields(
 
 /// PLAID (or exact) search of every query (within `allowed` when given); several run
 /// in parallel.
-fn search_all(
+pub(crate) fn search_all(
     index: &Index,
     queries: &[&[f32]],
     params: &SearchParams,

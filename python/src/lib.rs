@@ -16,6 +16,7 @@ mod index;
 mod json;
 mod progress;
 mod results;
+mod shards;
 
 use pyo3::prelude::*;
 
@@ -27,6 +28,8 @@ fn _tartan(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<index::PyIndex>()?;
     m.add_class::<results::SearchResults>()?;
     m.add_class::<encoder::PyEncoder>()?;
+    m.add_class::<shards::PyShardSet>()?;
+    m.add_function(wrap_pyfunction!(shards::train_codec, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;
     m.add("IndexError", py.get_type::<errors::IndexError>())?;

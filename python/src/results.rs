@@ -5,7 +5,7 @@ use numpy::{IntoPyArray, PyArray2, PyArrayMethods};
 use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
-use tartan_engine::{Index, SearchHit};
+use tartan_engine::{Index, SearchHit, ShardHit, ShardSet};
 
 /// The results of ``Index.search``: for query ``i``, its hits best first.
 ///
@@ -22,6 +22,10 @@ use tartan_engine::{Index, SearchHit};
 ///     int64 ``[n_queries, k]``, the documents' ordinals in the index (``0 ..
 ///     len(index)``; ``Index.doc_id`` maps one to its id); ``-1`` where
 ///     ``scores`` is ``-inf``.
+/// shards : numpy.ndarray | None
+///     int64 ``[n_queries, k]``, each hit's shard (an index into
+///     ``ShardSet.paths``; ``-1`` where ``scores`` is ``-inf``) for results of
+///     ``ShardSet.search``; None for ``Index.search``.
 ///
 /// ``len(results)`` is the number of queries and ``results[i]`` is query ``i``'s
 /// hits as a list of ``(id, score)`` pairs.
@@ -36,6 +40,9 @@ pub(crate) struct SearchResults {
     /// int64 [n, k]
     #[pyo3(get)]
     docs: Py<PyArray2<i64>>,
+    /// int64 [n, k]: each hit's shard (``ShardSet.search``), None for one index.
+    #[pyo3(get)]
+    shards: Option<Py<PyArray2<i64>>>,
     /// Hits per query, for `__getitem__` without touching the arrays.
     lens: Vec<usize>,
     /// Columns of the arrays.
@@ -50,16 +57,54 @@ impl SearchResults {
         hits: &[Vec<SearchHit>],
         k: usize,
     ) -> PyResult<SearchResults> {
-        let n = hits.len();
+        let rows: Vec<Vec<(&str, f32, u32, usize)>> = hits
+            .iter()
+            .map(|q| {
+                q.iter()
+                    .map(|h| (index.doc_id(h.doc), h.score, h.doc, 0))
+                    .collect()
+            })
+            .collect();
+        Self::from_rows(py, &rows, k, false)
+    }
+
+    /// The results of a [`ShardSet`] search, with each hit's shard.
+    pub(crate) fn from_shards(
+        py: Python<'_>,
+        set: &ShardSet,
+        hits: &[Vec<ShardHit>],
+        k: usize,
+    ) -> PyResult<SearchResults> {
+        let rows: Vec<Vec<(&str, f32, u32, usize)>> = hits
+            .iter()
+            .map(|q| {
+                q.iter()
+                    .map(|h| (set.doc_id(h), h.score, h.doc, h.shard))
+                    .collect()
+            })
+            .collect();
+        Self::from_rows(py, &rows, k, true)
+    }
+
+    /// Rows of (id, score, document, shard) hits, padded to `k` columns.
+    fn from_rows(
+        py: Python<'_>,
+        rows: &[Vec<(&str, f32, u32, usize)>],
+        k: usize,
+        with_shards: bool,
+    ) -> PyResult<SearchResults> {
+        let n = rows.len();
         let mut scores = Array2::<f32>::from_elem((n, k), f32::NEG_INFINITY);
         let mut docs = Array2::<i64>::from_elem((n, k), -1);
+        let mut shards = Array2::<i64>::from_elem((n, k), -1);
         let ids = PyList::empty(py);
-        for (i, query_hits) in hits.iter().enumerate() {
+        for (i, query_hits) in rows.iter().enumerate() {
             let row = PyList::empty(py);
-            for (j, hit) in query_hits.iter().take(k).enumerate() {
-                scores[[i, j]] = hit.score;
-                docs[[i, j]] = i64::from(hit.doc);
-                row.append(PyString::new(py, index.doc_id(hit.doc)))?;
+            for (j, &(id, score, doc, shard)) in query_hits.iter().take(k).enumerate() {
+                scores[[i, j]] = score;
+                docs[[i, j]] = i64::from(doc);
+                shards[[i, j]] = shard as i64;
+                row.append(PyString::new(py, id))?;
             }
             ids.append(row)?;
         }
@@ -67,7 +112,8 @@ impl SearchResults {
             ids: ids.unbind(),
             scores: scores.into_pyarray(py).unbind(),
             docs: docs.into_pyarray(py).unbind(),
-            lens: hits.iter().map(|h| h.len().min(k)).collect(),
+            shards: with_shards.then(|| shards.into_pyarray(py).unbind()),
+            lens: rows.iter().map(|h| h.len().min(k)).collect(),
             k,
         })
     }

@@ -9,6 +9,8 @@ numpy in and out, the GIL released while Rust works::
 
 - ``Index``: build (``Index.build``), open (``Index.open``) and search an index.
 - ``SearchResults``: what ``Index.search`` returns.
+- ``train_codec`` and ``ShardSet``: train a codec once, build shards with it
+  (``Index.build(..., codec_dir=...)``), search them as one index.
 - ``Encoder``: texts to token embeddings with tartan's own (candle) encoder.
 - ``evaluate``: nDCG, recall, MRR, MAP, P as pytrec_eval computes them.
 - ``tartan.pylate.Tartan``: PyLate's index interface, for ``retrieve.ColBERT``.
@@ -30,8 +32,10 @@ from tartan._tartan import (
     IndexError,  # noqa: A004 -- tartan.IndexError, see the module docstring
     InternalError,
     SearchResults,
+    ShardSet,
     __version__,
     evaluate,
+    train_codec,
 )
 
 __all__ = [
@@ -41,7 +45,9 @@ __all__ = [
     "Index",
     "InternalError",
     "SearchResults",
+    "ShardSet",
     "__version__",
     "evaluate",
     "pylate",
+    "train_codec",
 ]

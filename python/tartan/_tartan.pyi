@@ -45,6 +45,9 @@ class SearchResults:
     def scores(self) -> npt.NDArray[np.float32]: ...
     @property
     def docs(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def shards(self) -> Optional[npt.NDArray[np.int64]]:
+        """Each hit's shard (``ShardSet.search``); None for ``Index.search``."""
     def __len__(self) -> int: ...
     def __getitem__(self, i: int) -> List[Tuple[str, float]]: ...
 
@@ -57,13 +60,16 @@ class Index:
         documents_embeddings: _Documents,
         ids: Optional[Sequence[Any]] = None,
         *,
-        nbits: int = 2,
-        codec: str = "product",
+        nbits: Optional[int] = None,
+        codec: Optional[str] = None,
         keep_embeddings: bool = False,
         progress: bool = False,
         overwrite: bool = False,
         num_centroids: Optional[int] = None,
-        seed: int = 42,
+        seed: Optional[int] = None,
+        metadata: Optional[Sequence[Optional[Dict[str, Any]]]] = None,
+        texts: Optional[Sequence[Optional[str]]] = None,
+        codec_dir: Optional[_Path] = None,
     ) -> "Index":
         """Builds an index at ``path`` from token embeddings and returns it, open."""
     @staticmethod
@@ -78,11 +84,19 @@ class Index:
         ndocs: Optional[int] = None,
         threshold: Optional[float] = None,
         exact: bool = False,
+        filter: Optional[Union[str, Dict[str, Any]]] = None,
+        ids: Optional[Sequence[str]] = None,
     ) -> SearchResults:
         """The top ``k`` documents of each query by MaxSim (PLAID, or exact)."""
     def __len__(self) -> int: ...
     def add(
-        self, ids: Sequence[str], documents_embeddings: _Documents, *, upsert: bool = False
+        self,
+        ids: Sequence[str],
+        documents_embeddings: _Documents,
+        *,
+        upsert: bool = False,
+        metadata: Optional[Sequence[Optional[Dict[str, Any]]]] = None,
+        texts: Optional[Sequence[Optional[str]]] = None,
     ) -> Dict[str, Any]:
         """Adds documents in one commit (``upsert``: replace existing ids)."""
     def delete(self, ids: Sequence[str]) -> Dict[str, Any]:
@@ -107,6 +121,42 @@ class Index:
         """Document ``doc``'s token embeddings (kept, else decompressed), ``[tokens, dim]``."""
     def _rust_search_seconds(self, queries: _Queries, k: int = 10) -> List[float]:
         """For the bench script: each query's PLAID search timed in Rust alone."""
+
+class ShardSet:
+    """Indexes built from one codec, searched as one (top-k merged by score)."""
+
+    def __init__(self, paths: Sequence[_Path]) -> None: ...
+    def search(
+        self,
+        queries: _Queries,
+        k: int = 10,
+        *,
+        nprobe: Optional[int] = None,
+        ndocs: Optional[int] = None,
+        threshold: Optional[float] = None,
+        exact: bool = False,
+        filter: Optional[Union[str, Dict[str, Any]]] = None,
+    ) -> SearchResults:
+        """Every shard searched (in parallel), hits merged: ``results.shards`` names each hit's shard."""
+    @property
+    def paths(self) -> List[Path]: ...
+    @property
+    def dim(self) -> int: ...
+    def __len__(self) -> int: ...
+
+def train_codec(
+    embeddings: Union[_Floats, _Documents],
+    path: _Path,
+    *,
+    nbits: Optional[int] = None,
+    codec: Optional[str] = None,
+    num_centroids: Optional[int] = None,
+    seed: Optional[int] = None,
+    corpus_embeddings: Optional[int] = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Dict[str, Any]:
+    """Centroids and a codec trained once into ``path``, for ``Index.build(codec_dir=path)``."""
 
 class Encoder:
     """A ColBERT model: texts to L2-normalised token embeddings, as PyLate makes them."""

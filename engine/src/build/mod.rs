@@ -23,6 +23,6 @@ pub use config::{
 };
 pub use npy_input::{build_from_npy, build_from_npy_with};
 pub use shared_codec::{
-    train_codec, train_codec_from_npy, CodecReport, CODEC_FORMAT_NAME, CODEC_FORMAT_VERSION,
-    CODEC_RECORD,
+    num_centroids_for, train_codec, train_codec_from_npy, CodecReport, CODEC_FORMAT_NAME,
+    CODEC_FORMAT_VERSION, CODEC_RECORD,
 };

@@ -91,6 +91,17 @@ pub fn train_codec(
     train_codec_inner(embeddings, dim, out_dir, config, progress, Instant::now())
 }
 
+/// The centroid count for a codec trained on `sample_embeddings` that will serve a
+/// corpus of `corpus_embeddings`: the corpus's default
+/// ([`tartan_quantize::default_num_centroids`]), capped by the embeddings the sample
+/// leaves k-means (a tenth at most is held out for the codec).
+pub fn num_centroids_for(corpus_embeddings: usize, sample_embeddings: usize) -> usize {
+    let held_out = (sample_embeddings / 10).min(BuildConfig::default().codec_training_points);
+    tartan_quantize::default_num_centroids(corpus_embeddings)
+        .min(sample_embeddings - held_out)
+        .max(1)
+}
+
 /// [`train_codec`] from a numpy file: float32 `[n, dim]`, memory-mapped.
 ///
 /// Errors: those of [`train_codec`]; [`EngineError::InvalidInput`] naming the file for

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{ensure, Context, Result};
 use clap::Args;
 use tartan_engine::format::npy_input::NpyInput;
-use tartan_engine::{BuildConfig, CodecReport};
+use tartan_engine::{num_centroids_for, BuildConfig, CodecReport};
 use tartan_quantize::{default_num_centroids, CodecKind};
 
 use crate::args::Codec;
@@ -74,14 +74,14 @@ pub fn run(args: TrainArgs, globals: Globals) -> Result<()> {
     let num_centroids = match (args.centroids, args.corpus_embeddings) {
         (Some(k), _) => Some(k),
         (None, Some(n)) => {
-            let k = default_num_centroids(n);
-            let trainable = rows - (rows / 10).min(BuildConfig::default().codec_training_points);
-            if k > trainable {
+            let k = num_centroids_for(n, rows);
+            if k < default_num_centroids(n) {
                 eprintln!(
-                    "note: {k} centroids suit {n} embeddings, but the sample holds {rows}: training {trainable}"
+                    "note: {} centroids suit {n} embeddings, but a sample of {rows} trains {k}",
+                    default_num_centroids(n)
                 );
             }
-            Some(k.min(trainable).max(1))
+            Some(k)
         }
         (None, None) => None,
     };
