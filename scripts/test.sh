@@ -7,7 +7,8 @@
 #   bash scripts/test.sh            from anywhere in the checkout
 #
 # The virtualenv is .venv-test at the repository root (TARTAN_TEST_VENV overrides),
-# made with `python3` (PYTHON overrides); maturin, pytest and numpy come from PyPI.
+# made with `python3` (PYTHON overrides); maturin, pytest, numpy and Ray (for the tests
+# of tartan.ray on a local cluster) come from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,7 +21,8 @@ venv=${TARTAN_TEST_VENV:-$root/.venv-test}
 if [ ! -x "$venv/bin/python" ]; then
     "${PYTHON:-python3}" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2.0" "pytest>=7" numpy
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2.0" "pytest>=7" numpy \
+    "ray[data,serve]>=2.40"
 (cd python && VIRTUAL_ENV=$venv PATH="$venv/bin:$PATH" maturin develop)
 # The `tartan` binary `cargo test` built (and tested) for its integration tests; a
 # separate `cargo build` would resolve features without the dev-dependencies and
