@@ -52,6 +52,7 @@ mod bert;
 mod bf16;
 mod int8;
 mod linear;
+mod matmul;
 mod parallel;
 mod precision;
 mod rows;
