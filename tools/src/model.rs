@@ -11,17 +11,9 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tartan_encoder::{Device, Encoder, LoadOptions, Precision};
 
-/// Parses `cpu`, `cuda` or `cuda:N` (a clap value parser).
+/// Parses `cpu`, `cuda` or `cuda:N` (a clap value parser; the encoder's own parser).
 pub fn parse_device(text: &str) -> std::result::Result<Device, String> {
-    match text {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" | "gpu" => Ok(Device::Cuda(0)),
-        other => other
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(Device::Cuda)
-            .ok_or_else(|| format!("expected cpu, cuda or cuda:N, got {other:?}")),
-    }
+    text.parse::<Device>().map_err(|e| e.to_string())
 }
 
 /// How a model is named for the record: an absolute path for a local directory
