@@ -65,13 +65,7 @@ pub(crate) fn build(
         &trained.centroid_codes,
         &trained.centroid_scales,
     )?;
-    let plan = SegmentPlan {
-        centroids: &trained.centroids,
-        codec: &trained.codec,
-        chunk_size: config.chunk_size,
-        keep_embeddings: config.keep_embeddings,
-        trained: true,
-    };
+    let plan = SegmentPlan::trained(&trained, config);
     let entry = write_segment(
         &target.root().join(&names.segment),
         &names.segment,

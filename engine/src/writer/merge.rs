@@ -242,13 +242,7 @@ fn retrain_on(
         &trained.centroid_codes,
         &trained.centroid_scales,
     )?;
-    let plan = SegmentPlan {
-        centroids: &trained.centroids,
-        codec: &trained.codec,
-        chunk_size: config.chunk_size,
-        keep_embeddings: config.keep_embeddings,
-        trained: true,
-    };
+    let plan = SegmentPlan::trained(&trained, &config);
     let corpus = Corpus {
         embeddings,
         dim,
