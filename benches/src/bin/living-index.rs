@@ -55,7 +55,7 @@ struct Args {
     /// Real token embeddings, float32 [total, dim] (instead of the synthetic corpus).
     #[arg(long, requires_all = ["doclens", "query_embeddings"])]
     embeddings: Option<PathBuf>,
-    /// Tokens per document of `--embeddings`, int64 [docs].
+    /// Tokens per document of `--embeddings`, int64 `[docs]`.
     #[arg(long)]
     doclens: Option<PathBuf>,
     /// Query embeddings, float32 [n, query_len, dim]; the first `--queries` are used.
