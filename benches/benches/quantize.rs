@@ -162,15 +162,7 @@ fn codec_setup() -> CodecBench {
         iterations: 4,
         ..TrainConfig::default()
     };
-    let kinds = [
-        CodecKind::Product { nbits: 2 },
-        CodecKind::Scalar { nbits: 2 },
-        CodecKind::Product { nbits: 1 },
-        CodecKind::Scalar { nbits: 1 },
-        CodecKind::Product { nbits: 4 },
-        CodecKind::Scalar { nbits: 4 },
-    ];
-    let codecs = kinds
+    let codecs = CodecKind::ALL
         .iter()
         .map(|&kind| ResidualCodec::train_with(kind, &residuals, DIM, &config).unwrap())
         .collect();

@@ -10,81 +10,42 @@
 
 use std::time::Instant;
 
-use gemm::{gemm, Parallelism};
-use rayon::prelude::*;
+use gemm::Parallelism;
 
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: each task writes a disjoint column range of the destination.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
+// The encoder's own matmul wrapper and column split, so the figures are of the code it runs.
+#[path = "../src/cpu/matmul.rs"]
+mod matmul;
+#[path = "../src/cpu/parallel.rs"]
+mod parallel;
 
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
+use matmul::{matmul, Rhs};
+use parallel::{for_each_range, SharedMut};
 
-/// `dst[m, n] = a[m, k] · wᵀ` for `w` `[n, k]`, columns `c0..c1` only.
+/// `dst[m, n] = a[m, k] · w` for `w` the `[k, n]` product operand stored as `layout` says
+/// (`Rhs::Transposed`: `[n, k]`, as in `nn.Linear`; `Rhs::Rows`: `[k, n]`), columns `cols` only.
+///
+/// # Safety
+/// `dst` holds `m x n` elements and no other thread writes columns `cols`.
 unsafe fn gemm_cols(
     a: &[f32],
     w: &[f32],
+    transposed: bool,
     dst: *mut f32,
     (m, n, k): (usize, usize, usize),
-    (c0, c1): (usize, usize),
+    cols: std::ops::Range<usize>,
     par: Parallelism,
 ) {
-    gemm(
-        m,
-        c1 - c0,
-        k,
-        dst.add(c0),
-        1,
-        n as isize,
-        false,
-        a.as_ptr(),
-        1,
-        k as isize,
-        w.as_ptr().add(c0 * k),
-        k as isize,
-        1,
-        0.0,
+    let rhs = if transposed {
+        Rhs::Transposed(w.as_ptr().add(cols.start * k), k)
+    } else {
+        Rhs::Rows(w.as_ptr().add(cols.start), n)
+    };
+    matmul(
+        (m, cols.len(), k),
+        (dst.add(cols.start), n),
+        (a.as_ptr(), k),
+        rhs,
         1.0,
-        false,
-        false,
-        false,
-        par,
-    )
-}
-
-/// The same product with the weight stored transposed, `[k, n]` (rows of `n` contiguous).
-unsafe fn gemm_cols_t(
-    a: &[f32],
-    wt: &[f32],
-    dst: *mut f32,
-    (m, n, k): (usize, usize, usize),
-    (c0, c1): (usize, usize),
-    par: Parallelism,
-) {
-    gemm(
-        m,
-        c1 - c0,
-        k,
-        dst.add(c0),
-        1,
-        n as isize,
-        false,
-        a.as_ptr(),
-        1,
-        k as isize,
-        wt.as_ptr().add(c0),
-        1,
-        n as isize,
-        0.0,
-        1.0,
-        false,
-        false,
-        false,
         par,
     )
 }
@@ -131,87 +92,40 @@ fn main() {
         let w: Vec<f32> = (0..n * k)
             .map(|i| ((i * 104729) % 1000) as f32 * 1e-3)
             .collect();
-        let mut dst = vec![0f32; m * n];
-        let one = median_us(reps, || unsafe {
-            gemm_cols(
-                &a,
-                &w,
-                dst.as_mut_ptr(),
-                (m, n, k),
-                (0, n),
-                Parallelism::None,
-            )
-        });
-        let rayon = pool.install(|| {
-            median_us(reps, || unsafe {
-                gemm_cols(
-                    &a,
-                    &w,
-                    dst.as_mut_ptr(),
-                    (m, n, k),
-                    (0, n),
-                    Parallelism::Rayon(threads),
-                )
-            })
-        });
-        let split = pool.install(|| {
-            let p = SendPtr(dst.as_mut_ptr());
-            median_us(reps, || {
-                let per = n.div_ceil(threads).next_multiple_of(16);
-                (0..threads).into_par_iter().for_each(|t| {
-                    let (c0, c1) = ((t * per).min(n), ((t + 1) * per).min(n));
-                    if c0 < c1 {
-                        unsafe {
-                            gemm_cols(&a, &w, p.get(), (m, n, k), (c0, c1), Parallelism::None)
-                        }
-                    }
-                })
-            })
-        });
         let mut wt = vec![0f32; n * k];
         for c in 0..n {
             for i in 0..k {
                 wt[i * n + c] = w[c * k + i];
             }
         }
-        let one_t = median_us(reps, || unsafe {
-            gemm_cols_t(
-                &a,
-                &wt,
-                dst.as_mut_ptr(),
-                (m, n, k),
-                (0, n),
-                Parallelism::None,
-            )
-        });
-        let rayon_t = pool.install(|| {
-            median_us(reps, || unsafe {
-                gemm_cols_t(
-                    &a,
-                    &wt,
-                    dst.as_mut_ptr(),
-                    (m, n, k),
-                    (0, n),
-                    Parallelism::Rayon(threads),
-                )
-            })
-        });
-        let split_t = pool.install(|| {
-            let p = SendPtr(dst.as_mut_ptr());
-            median_us(reps, || {
-                let per = n.div_ceil(threads).next_multiple_of(16);
-                (0..threads).into_par_iter().for_each(|t| {
-                    let (c0, c1) = ((t * per).min(n), ((t + 1) * per).min(n));
-                    if c0 < c1 {
-                        unsafe {
-                            gemm_cols_t(&a, &wt, p.get(), (m, n, k), (c0, c1), Parallelism::None)
-                        }
-                    }
+        let mut dst = vec![0f32; m * n];
+        let d = SharedMut(dst.as_mut_ptr());
+        let mut cells = Vec::new();
+        for (weight, transposed) in [(&w, true), (&wt, false)] {
+            let whole = |par| {
+                median_us(reps, || unsafe {
+                    gemm_cols(&a, weight, transposed, d.get(), (m, n, k), 0..n, par)
                 })
-            })
-        });
-        println!(
-            "| {m} x {k} x {n} | {one:.0} | {rayon:.0} | {split:.0} | {one_t:.0} | {rayon_t:.0} | {split_t:.0} |"
-        );
+            };
+            let one = whole(Parallelism::None);
+            let rayon = pool.install(|| whole(Parallelism::Rayon(threads)));
+            let split = pool.install(|| {
+                median_us(reps, || {
+                    for_each_range(n, threads, 16, |cols| unsafe {
+                        gemm_cols(
+                            &a,
+                            weight,
+                            transposed,
+                            d.get(),
+                            (m, n, k),
+                            cols,
+                            Parallelism::None,
+                        )
+                    })
+                })
+            });
+            cells.extend([one, rayon, split].map(|us| format!("{us:.0}")));
+        }
+        println!("| {m} x {k} x {n} | {} |", cells.join(" | "));
     }
 }

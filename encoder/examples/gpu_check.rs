@@ -12,8 +12,11 @@
 //! is always f32; `--precision bf16` runs the device side in bf16 (candle's BERT in bf16 on a
 //! GPU, the AVX-512 BF16 kernels on a CPU), so the max difference is then bf16's error.
 
+mod common;
+
 use std::time::Instant;
 
+use common::args_or_exit;
 use serde_json::json;
 use tartan_encoder::synthetic::{
     random_encoder, random_encoder_with, synthetic_texts, SyntheticConfig,
@@ -117,13 +120,7 @@ fn max_abs_diff(a: &[Embeddings], b: &[Embeddings]) -> f32 {
 }
 
 fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let args = args_or_exit(parse_args());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut reports = Vec::new();
     for cfg in &args.models {

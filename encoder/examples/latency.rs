@@ -16,20 +16,17 @@
 //! tokenisation alone. For checkpoints, the cold start: `Encoder::load_with` in total, the
 //! tokenizer's parse alone (`tokenizers::Tokenizer::from_file`), and the first query's encode.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
+use common::{args_or_exit, ModelSpec};
 use serde_json::json;
 use tartan_encoder::synthetic::{english_queries, random_encoder_with, SyntheticConfig};
 use tartan_encoder::{Device, Encoder, LoadOptions, Precision};
 
 const SEED: u64 = 42;
-
-enum ModelSpec {
-    Checkpoint(PathBuf),
-    Random(SyntheticConfig),
-}
 
 impl ModelSpec {
     fn name(&self) -> String {
@@ -81,17 +78,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         let number = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {
-            "--model" => {
-                let v = value()?;
-                args.models.push(match v.as_str() {
-                    "bert-base" => ModelSpec::Random(SyntheticConfig::bert_base()),
-                    "minilm" => ModelSpec::Random(SyntheticConfig::minilm()),
-                    other => match other.strip_prefix("checkpoint=") {
-                        Some(dir) => ModelSpec::Checkpoint(PathBuf::from(dir)),
-                        None => return Err(format!("unknown model {other}\n{USAGE}")),
-                    },
-                })
-            }
+            "--model" => args.models.push(ModelSpec::parse(&value()?, USAGE)?),
             "--threads" => args.threads = list(&value()?, number)?,
             "--precision" => {
                 args.precisions = list(&value()?, |s| s.parse().map_err(|e| format!("{e}")))?
@@ -199,13 +186,7 @@ fn measure(spec: &ModelSpec, args: &Args) -> Result<serde_json::Value, Box<dyn s
 }
 
 fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let args = args_or_exit(parse_args());
     let supported: Vec<&str> = Precision::ALL
         .iter()
         .filter(|p| p.supported())

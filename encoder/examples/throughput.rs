@@ -16,9 +16,12 @@
 //! `documents_e2e_tokens_per_s` adds tokenisation. `--workload` writes the token ids, masks
 //! and model descriptions as JSON for the PyTorch side. Prints one JSON object.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
+use common::{args_or_exit, ModelSpec};
 use serde_json::json;
 use tartan_encoder::synthetic::{
     english_documents, english_queries, random_encoder, synthetic_texts, SyntheticConfig,
@@ -27,11 +30,6 @@ use tartan_encoder::{Device, Encoder, ModelInput};
 
 const BATCH: usize = 32;
 const SEED: u64 = 42;
-
-enum ModelSpec {
-    Checkpoint(PathBuf),
-    Random(SyntheticConfig),
-}
 
 struct Args {
     models: Vec<ModelSpec>,
@@ -57,17 +55,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {
-            "--model" => {
-                let v = value()?;
-                args.models.push(match v.as_str() {
-                    "bert-base" => ModelSpec::Random(SyntheticConfig::bert_base()),
-                    "minilm" => ModelSpec::Random(SyntheticConfig::minilm()),
-                    other => match other.strip_prefix("checkpoint=") {
-                        Some(dir) => ModelSpec::Checkpoint(PathBuf::from(dir)),
-                        None => return Err(format!("unknown model {other}\n{USAGE}")),
-                    },
-                })
-            }
+            "--model" => args.models.push(ModelSpec::parse(&value()?, USAGE)?),
             "--doc-batches" => args.doc_batches = number(value()?)?,
             "--queries" => args.queries = number(value()?)?,
             "--reps" => args.reps = number(value()?)?,
@@ -190,13 +178,7 @@ fn measure(
 }
 
 fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let args = args_or_exit(parse_args());
     let mut reports = Vec::new();
     let mut workloads = Vec::new();
     for spec in &args.models {

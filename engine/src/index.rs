@@ -312,20 +312,7 @@ impl Index {
                 let manifest_len =
                     std::fs::metadata(self.dir.join(Manifest::file_name(m.generation)))
                         .map_or(0, |f| f.len());
-                let codec: u64 = m.codec_files.values().map(|f| f.size).sum();
-                let segments: u64 = m
-                    .segments
-                    .iter()
-                    .map(|s| {
-                        s.files
-                            .iter()
-                            .filter(|(name, _)| name.as_str() != EMBEDDINGS)
-                            .map(|(_, f)| f.size)
-                            .sum::<u64>()
-                            + s.deletes.as_ref().map_or(0, |d| d.sum.size)
-                    })
-                    .sum();
-                manifest_len + codec + segments
+                manifest_len + m.listed_bytes()
             }
             None => {
                 self.meta

@@ -11,14 +11,7 @@ use tartan_quantize::{
     QueryLut, ResidualCodec, ScalarCodec, TrainConfig,
 };
 
-const KINDS: [CodecKind; 6] = [
-    CodecKind::Product { nbits: 1 },
-    CodecKind::Product { nbits: 2 },
-    CodecKind::Product { nbits: 4 },
-    CodecKind::Scalar { nbits: 1 },
-    CodecKind::Scalar { nbits: 2 },
-    CodecKind::Scalar { nbits: 4 },
-];
+const KINDS: [CodecKind; 6] = CodecKind::ALL;
 
 fn gaussian(rng: &mut impl Rng) -> f32 {
     // Box-Muller.

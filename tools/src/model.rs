@@ -7,21 +7,16 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use tartan_encoder::{Device, Encoder, LoadOptions, Precision};
+use tartan_engine::Index;
 
-/// Parses `cpu`, `cuda` or `cuda:N` (a clap value parser).
+use crate::args::EncoderArgs;
+
+/// Parses `cpu`, `cuda` or `cuda:N` (a clap value parser; the encoder's own parser).
 pub fn parse_device(text: &str) -> std::result::Result<Device, String> {
-    match text {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" | "gpu" => Ok(Device::Cuda(0)),
-        other => other
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(Device::Cuda)
-            .ok_or_else(|| format!("expected cpu, cuda or cuda:N, got {other:?}")),
-    }
+    text.parse::<Device>().map_err(|e| e.to_string())
 }
 
 /// How a model is named for the record: an absolute path for a local directory
@@ -88,6 +83,45 @@ pub fn query_model(given: Option<&str>, recorded: &Value) -> Result<String> {
              or search with --query-embeddings",
         ),
     }
+}
+
+/// Loads the model that encodes documents for `index`: `given`, else the one the index
+/// records; an error when it makes embeddings of another dimension than the index holds.
+/// Returns the model's name with it.
+pub fn load_for_index(
+    given: Option<&str>,
+    index: &Index,
+    encode: &EncoderArgs,
+) -> Result<(String, Encoder)> {
+    let name = query_model(given, &index.meta().encoder)?;
+    let encoder = load(&name, encode.device, encode.precision)?;
+    if encoder.dim() != index.dim() {
+        bail!(
+            "model {name} makes {}-dimensional embeddings; the index holds {}",
+            encoder.dim(),
+            index.dim()
+        );
+    }
+    Ok((name, encoder))
+}
+
+/// Encodes `texts` as documents, `batch` a forward pass, appending each one's embeddings
+/// to `all` and its number of embeddings to `lens`.
+pub fn encode_appending(
+    encoder: &Encoder,
+    texts: &[&str],
+    batch: usize,
+    all: &mut Vec<f32>,
+    lens: &mut Vec<usize>,
+) -> Result<()> {
+    for emb in encoder
+        .encode_documents(texts, batch)
+        .context("encoding documents failed")?
+    {
+        lens.push(emb.rows());
+        all.extend_from_slice(&emb.data);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use serde_json::json;
 use tartan_datasets::{evaluate, BeirDataset, Measure, Run};
 use tartan_encoder::{Embeddings, Encoder, LoadOptions, Precision};
+use tartan_engine::maxsim;
 
 #[derive(Parser)]
 #[command(about = "Quality gate of the encoder's reduced precisions (exact MaxSim on BEIR)")]
@@ -82,45 +83,16 @@ fn encode(args: &Args, precision: Precision, docs: &[&str], queries: &[&str]) ->
     })
 }
 
-/// Exact MaxSim of `query` against `doc` with one matrix product (faer).
-fn maxsim(query: &Embeddings, doc: &Embeddings, scratch: &mut Vec<f32>) -> f32 {
-    let (nq, nd, dim) = (query.rows(), doc.rows(), query.dim);
-    if nd == 0 {
-        return 0.0;
-    }
-    scratch.clear();
-    scratch.resize(nd * nq, 0.0);
-    let d = faer::MatRef::from_row_major_slice(&doc.data, nd, dim);
-    let q = faer::MatRef::from_row_major_slice(&query.data, nq, dim);
-    let dst = faer::MatMut::from_row_major_slice_mut(scratch, nd, nq);
-    faer::linalg::matmul::matmul(
-        dst,
-        faer::Accum::Replace,
-        d,
-        q.transpose(),
-        1.0f32,
-        faer::Par::Seq,
-    );
-    let mut best = vec![f32::NEG_INFINITY; nq];
-    for row in scratch.chunks_exact(nq) {
-        for (b, &v) in best.iter_mut().zip(row) {
-            *b = b.max(v);
-        }
-    }
-    best.iter().sum()
-}
-
-/// Exact MaxSim top-`k` document indices of every query, best first.
+/// Exact MaxSim (the engine's) top-`k` document indices of every query, best first.
 fn top_k(e: &Encoded, k: usize) -> Vec<Vec<(usize, f32)>> {
     e.queries
         .par_iter()
         .map(|q| {
-            let mut scratch = Vec::new();
             let mut scored: Vec<(usize, f32)> = e
                 .docs
                 .iter()
                 .enumerate()
-                .map(|(i, d)| (i, maxsim(q, d, &mut scratch)))
+                .map(|(i, d)| (i, maxsim(&q.data, &d.data, q.dim)))
                 .collect();
             scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             scored.truncate(k);

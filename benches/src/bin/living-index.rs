@@ -34,8 +34,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::json;
+use tartan_benches::CorpusArgs;
 use tartan_engine::format::npy::MappedArray;
-use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
+use tartan_engine::synthetic::Synthetic;
 use tartan_engine::{
     BuildConfig, Index, IndexBuilder, IndexWriter, NoProgress, SearchParams, MAX_SEGMENTS,
 };
@@ -43,28 +44,18 @@ use tartan_engine::{
 #[derive(Parser, Debug)]
 #[command(about = "Measure adds, deletes, merges and re-training of a tartan index")]
 struct Args {
-    /// Number of documents.
-    #[arg(long, default_value_t = 2000)]
-    docs: usize,
-    /// Mean tokens a document.
-    #[arg(long, default_value_t = 30)]
-    tokens: usize,
-    /// Embedding dimension.
-    #[arg(long, default_value_t = 128)]
-    dim: usize,
+    #[command(flatten)]
+    corpus: CorpusArgs,
     /// Queries whose recall and latency are measured.
     #[arg(long, default_value_t = 100)]
     queries: usize,
-    /// Seed of the corpus and the builds.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
     /// Working directory (default: one in the system temp dir, removed at the end).
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Real token embeddings, float32 [total, dim] (instead of the synthetic corpus).
     #[arg(long, requires_all = ["doclens", "query_embeddings"])]
     embeddings: Option<PathBuf>,
-    /// Tokens per document of `--embeddings`, int64 [docs].
+    /// Tokens per document of `--embeddings`, int64 `[docs]`.
     #[arg(long)]
     doclens: Option<PathBuf>,
     /// Query embeddings, float32 [n, query_len, dim]; the first `--queries` are used.
@@ -125,13 +116,7 @@ impl Corpus {
 fn load(args: &Args) -> Result<(Corpus, Vec<Vec<f32>>)> {
     let (Some(e), Some(l), Some(q)) = (&args.embeddings, &args.doclens, &args.query_embeddings)
     else {
-        let synthetic = Synthetic::new(SyntheticConfig {
-            docs: args.docs,
-            tokens: args.tokens,
-            dim: args.dim,
-            seed: args.seed,
-            ..SyntheticConfig::default()
-        });
+        let synthetic = args.corpus.synthetic();
         let queries = synthetic.queries(args.queries);
         return Ok((Corpus::Synthetic(synthetic), queries));
     };
@@ -359,7 +344,7 @@ fn main() -> Result<()> {
     }
 
     // Delete a random 10% of the full index's documents.
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(args.seed);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(args.corpus.seed);
     let mut order = all.clone();
     order.shuffle(&mut rng);
     let gone: Vec<usize> = order[..n / 10].to_vec();
@@ -374,7 +359,8 @@ fn main() -> Result<()> {
     let kept_truth = bench.truth(&fresh)?;
     let fresh_recall = bench.recall(&fresh, &kept_truth)?;
     drop(fresh);
-    let (reseeded_dir, _) = bench.build_seeded("fresh90-reseeded", &kept, args.seed + 1000)?;
+    let (reseeded_dir, _) =
+        bench.build_seeded("fresh90-reseeded", &kept, args.corpus.seed + 1000)?;
     let reseeded_recall = bench.recall(&Index::open(&reseeded_dir)?, &kept_truth)?;
     let (d_dir, _) = bench.build("deleted", &all)?;
     let ids: Vec<String> = gone.iter().map(|&d| bench.synthetic.doc_id(d)).collect();

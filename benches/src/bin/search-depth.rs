@@ -33,8 +33,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rayon::prelude::*;
 use serde_json::{json, Value};
+use tartan_benches::{add_synthetic, percentile, stage_times, synthetic};
 use tartan_engine::format::npy::MappedArray;
-use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
 use tartan_engine::{
     build_from_npy, force_final_stage, recall, BuildConfig, BuildReport, FinalStage, Index,
     IndexBuilder, SearchHit, SearchParams,
@@ -170,36 +170,13 @@ fn build(args: &Args, dir: &Path) -> Result<BuildReport> {
         config.encoder =
             json!({"synthetic": {"docs": docs, "tokens": args.tokens, "seed": args.seed}});
         let mut builder = IndexBuilder::new(dir, 128, config)?;
-        for first in (0..docs).step_by(4096) {
-            let last = (first + 4096).min(docs);
-            let batch: Vec<Vec<f32>> = (first..last)
-                .into_par_iter()
-                .map(|d| {
-                    let mut doc = Vec::new();
-                    synthetic.document(d, &mut doc);
-                    doc
-                })
-                .collect();
-            for (d, doc) in (first..last).zip(&batch) {
-                builder.add_document(&synthetic.doc_id(d), doc)?;
-            }
-        }
+        add_synthetic(&mut builder, &synthetic)?;
         return Ok(builder.finish(&log)?);
     }
     let (Some(e), Some(l)) = (&args.embeddings, &args.doclens) else {
         bail!("give --index, --embeddings with --doclens, or --synthetic-docs");
     };
     Ok(build_from_npy(e, l, None, dir, config, &log)?)
-}
-
-fn synthetic(docs: usize, tokens: usize, dim: usize, seed: u64) -> Synthetic {
-    Synthetic::new(SyntheticConfig {
-        docs,
-        tokens,
-        dim,
-        seed,
-        ..SyntheticConfig::default()
-    })
 }
 
 fn load_queries(args: &Args, index: &Index) -> Result<Vec<Vec<f32>>> {
@@ -228,13 +205,6 @@ fn load_queries(args: &Args, index: &Index) -> Result<Vec<Vec<f32>>> {
     Ok(s.queries(args.limit))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 /// Queries a second over all threads, for about `seconds`.
 fn qps(index: &Index, queries: &[Vec<f32>], v: &Variant, seconds: f64) -> Result<f64> {
     force_final_stage(v.stage);
@@ -249,47 +219,6 @@ fn qps(index: &Index, queries: &[Vec<f32>], v: &Variant, seconds: f64) -> Result
     }
     force_final_stage(None);
     Ok(searched as f64 / t.elapsed().as_secs_f64())
-}
-
-/// Mean single-thread ms of each PLAID stage at `params`, and the mean number of
-/// documents each stage hands on.
-fn stage_times(index: &Index, queries: &[Vec<f32>], p: &SearchParams) -> Result<Value> {
-    let mut s = index.searcher();
-    let mut ms = [0f64; 5];
-    let mut counts = [0f64; 3];
-    for q in queries {
-        let mut t = Instant::now();
-        let mut lap = |i: usize, t: &mut Instant| {
-            ms[i] += t.elapsed().as_secs_f64() * 1000.0;
-            *t = Instant::now();
-        };
-        s.prepare(q)?;
-        lap(0, &mut t);
-        counts[0] += s.candidates(p.nprobe)? as f64;
-        lap(1, &mut t);
-        counts[1] += s.interaction_pruned(p.centroid_score_threshold, p.ndocs.max(p.k))? as f64;
-        lap(2, &mut t);
-        counts[2] += s.interaction_full((p.ndocs / 4).max(p.k))? as f64;
-        lap(3, &mut t);
-        std::hint::black_box(s.rank(p.k)?);
-        lap(4, &mut t);
-    }
-    let n = queries.len().max(1) as f64;
-    let names = [
-        "1_centroid_scores",
-        "2_candidates",
-        "3_interaction_pruned",
-        "4_interaction_full",
-        "5_final",
-    ];
-    let mut out = serde_json::Map::new();
-    for (name, total) in names.iter().zip(ms) {
-        out.insert((*name).into(), json!((total / n * 1000.0).round() / 1000.0));
-    }
-    out.insert("candidates".into(), json!(counts[0] / n));
-    out.insert("after_pruned".into(), json!(counts[1] / n));
-    out.insert("after_full".into(), json!(counts[2] / n));
-    Ok(Value::Object(out))
 }
 
 fn main() -> Result<()> {
@@ -431,7 +360,15 @@ fn measure(args: &Args, dir: &Path, build_figures: Value) -> Result<Value> {
             ms.sort_by(f64::total_cmp);
             let qps = qps(&index, &queries, v, args.qps_seconds)?;
             force_final_stage(v.stage);
-            let stages = stage_times(&index, &queries, &v.params)?;
+            let mut stages = stage_times(&index, &queries, &v.params, false)?;
+            // Stage times (the keys that start with their number) to the microsecond.
+            for (_, ms) in stages
+                .iter_mut()
+                .filter(|(k, _)| k.starts_with(char::is_numeric))
+            {
+                *ms = json!((ms.as_f64().unwrap_or(0.0) * 1000.0).round() / 1000.0);
+            }
+            let stages = Value::Object(stages);
             force_final_stage(None);
             let p = &v.params;
             let (re, rc) = (vs_exact[j] / n, vs_ceiling[j] / n);

@@ -24,7 +24,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rayon::prelude::*;
 use serde_json::{json, Value};
-use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
+use tartan_benches::{add_synthetic, percentile, stage_times, CorpusArgs};
+use tartan_engine::synthetic::Synthetic;
 use tartan_engine::{
     recall, BuildConfig, BuildProgress, CodecKind, Index, IndexBuilder, SearchParams,
 };
@@ -32,15 +33,8 @@ use tartan_engine::{
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Build and measure a PLAID index of synthetic token embeddings")]
 struct Args {
-    /// Number of documents.
-    #[arg(long, default_value_t = 2000)]
-    docs: usize,
-    /// Mean tokens a document.
-    #[arg(long, default_value_t = 30)]
-    tokens: usize,
-    /// Embedding dimension.
-    #[arg(long, default_value_t = 128)]
-    dim: usize,
+    #[command(flatten)]
+    corpus: CorpusArgs,
     /// Bits a dimension of the residual codes (1, 2 or 4).
     #[arg(long, default_value_t = 2)]
     nbits: u8,
@@ -59,9 +53,6 @@ struct Args {
     /// Most embeddings k-means trains on (default: the engine's, 16 a centroid).
     #[arg(long)]
     kmeans_points: Option<usize>,
-    /// Seed of the corpus and the build.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
     /// Where to build the index (default: a directory in the system temp dir, removed
     /// at the end).
     #[arg(long)]
@@ -83,13 +74,7 @@ fn main() -> Result<()> {
         .num_threads(threads)
         .build_global()
         .context("rayon pool")?;
-    let synthetic = Synthetic::new(SyntheticConfig {
-        docs: args.docs,
-        tokens: args.tokens,
-        dim: args.dim,
-        seed: args.seed,
-        ..SyntheticConfig::default()
-    });
+    let synthetic = args.corpus.synthetic();
     if args.phase.as_deref() == Some("search") {
         let dir = args.dir.clone().context("--phase search needs --dir")?;
         let out = search_phase(&args, &synthetic, &dir, threads)?;
@@ -181,7 +166,7 @@ fn main() -> Result<()> {
     }
 
     let mut all = json!({
-        "docs": args.docs, "tokens": args.tokens, "dim": args.dim, "nbits": args.nbits,
+        "docs": args.corpus.docs, "tokens": args.corpus.tokens, "dim": args.corpus.dim, "nbits": args.nbits,
         "codec": args.codec, "threads": threads,
     });
     for part in [build, search] {
@@ -214,33 +199,17 @@ fn build_phase(args: &Args, synthetic: &Synthetic, dir: &Path) -> Result<Value> 
     };
     let config = BuildConfig {
         codec,
-        seed: args.seed,
+        seed: args.corpus.seed,
         keep_embeddings: true,
         overwrite: true,
         max_kmeans_points: args.kmeans_points,
-        encoder: json!({"synthetic": {"docs": args.docs, "tokens": args.tokens, "seed": args.seed}}),
+        encoder: json!({"synthetic": {"docs": args.corpus.docs, "tokens": args.corpus.tokens, "seed": args.corpus.seed}}),
         ..BuildConfig::default()
     };
     let started = Instant::now();
-    let mut builder = IndexBuilder::new(dir, args.dim, config)?;
-    let mut generating = 0.0;
+    let mut builder = IndexBuilder::new(dir, args.corpus.dim, config)?;
     // Documents are generated in parallel batches (not timed) and added in order.
-    for first in (0..synthetic.num_documents()).step_by(4096) {
-        let t = Instant::now();
-        let last = (first + 4096).min(synthetic.num_documents());
-        let batch: Vec<Vec<f32>> = (first..last)
-            .into_par_iter()
-            .map(|d| {
-                let mut doc = Vec::new();
-                synthetic.document(d, &mut doc);
-                doc
-            })
-            .collect();
-        generating += t.elapsed().as_secs_f64();
-        for (d, doc) in (first..last).zip(&batch) {
-            builder.add_document(&synthetic.doc_id(d), doc)?;
-        }
-    }
+    let generating = add_synthetic(&mut builder, synthetic)?;
     let report = builder.finish(&StageLog(started))?;
     let seconds = started.elapsed().as_secs_f64() - generating;
     let n = report.num_embeddings as f64;
@@ -268,14 +237,6 @@ fn build_phase(args: &Args, synthetic: &Synthetic, dir: &Path) -> Result<Value> 
     }))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[at]
-}
-
 /// Latencies of one search a query on this thread, in ms, sorted.
 fn latencies(index: &Index, queries: &[Vec<f32>], params: &SearchParams) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(queries.len());
@@ -286,51 +247,6 @@ fn latencies(index: &Index, queries: &[Vec<f32>], params: &SearchParams) -> Resu
     }
     out.sort_by(f64::total_cmp);
     Ok(out)
-}
-
-/// Mean single-thread time of each PLAID stage at k = 10 (ms), and the mean number
-/// of documents each stage hands on.
-fn stage_times(index: &Index, queries: &[Vec<f32>]) -> Result<Value> {
-    let p = SearchParams::for_k(10);
-    let mut s = index.searcher();
-    let mut ms = [0f64; 6];
-    let mut counts = [0f64; 3];
-    for q in queries {
-        let mut t = Instant::now();
-        let mut lap = |i: usize, t: &mut Instant| {
-            ms[i] += t.elapsed().as_secs_f64() * 1000.0;
-            *t = Instant::now();
-        };
-        s.prepare(q)?;
-        lap(0, &mut t);
-        counts[0] += s.candidates(p.nprobe)? as f64;
-        lap(1, &mut t);
-        counts[1] += s.interaction_pruned(p.centroid_score_threshold, p.ndocs)? as f64;
-        lap(2, &mut t);
-        counts[2] += s.interaction_full((p.ndocs / 4).max(p.k))? as f64;
-        lap(3, &mut t);
-        s.build_tables();
-        lap(4, &mut t);
-        std::hint::black_box(s.rank(p.k)?);
-        lap(5, &mut t);
-    }
-    let n = queries.len().max(1) as f64;
-    let names = [
-        "1_centroid_scores",
-        "2_candidates",
-        "3_interaction_pruned",
-        "4_interaction_full",
-        "5a_lookup_tables",
-        "5b_rank_with_tables",
-    ];
-    let mut out = serde_json::Map::new();
-    for (name, total) in names.iter().zip(ms) {
-        out.insert((*name).into(), json!(total / n));
-    }
-    out.insert("candidates".into(), json!(counts[0] / n));
-    out.insert("after_pruned".into(), json!(counts[1] / n));
-    out.insert("after_full".into(), json!(counts[2] / n));
-    Ok(Value::Object(out))
 }
 
 /// Peak resident set of this process (VmHWM), in bytes.
@@ -362,7 +278,12 @@ fn search_phase(args: &Args, synthetic: &Synthetic, dir: &Path, threads: usize) 
     let k100 = latencies(&index, &queries, &SearchParams::for_k(100))?;
     let k10_colbert = latencies(&index, &queries, &colbert)?;
 
-    let stages = stage_times(&index, &queries)?;
+    let stages = Value::Object(stage_times(
+        &index,
+        &queries,
+        &SearchParams::for_k(10),
+        true,
+    )?);
 
     let params = SearchParams::for_k(10);
     let rounds = 2000usize.div_ceil(queries.len());

@@ -1,8 +1,9 @@
 //! Multi-head self-attention over the fused query/key/value rows, one task per (text, head).
 
-use gemm::{gemm, Parallelism};
+use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::matmul::{matmul, Rhs};
 use super::parallel::SharedMut;
 
 /// Shapes of one attention call.
@@ -77,50 +78,24 @@ unsafe fn one_head(
     let (scores, probs) = buf.split_at_mut(t * t);
     let scale = 1.0 / (d as f32).sqrt();
     // scores[t, t] = scale * q[t, d] · k[t, d]ᵀ
-    gemm(
-        t,
-        t,
-        d,
-        scores.as_mut_ptr(),
-        1,
-        t as isize,
-        false,
-        q,
-        1,
-        row_stride as isize,
-        k,
-        row_stride as isize,
-        1,
-        0.0,
+    matmul(
+        (t, t, d),
+        (scores.as_mut_ptr(), t),
+        (q, row_stride),
+        Rhs::Transposed(k, row_stride),
         scale,
-        false,
-        false,
-        false,
         Parallelism::None,
     );
     for (src, dst) in scores.chunks_exact(t).zip(probs.chunks_exact_mut(t)) {
         crate::masked_softmax::softmax_row(src, mask, dst);
     }
     // context[b rows, head cols] = probs[t, t] · v[t, d]
-    gemm(
-        t,
-        d,
-        t,
-        context.add(b * t * h + head * d),
-        1,
-        h as isize,
-        false,
-        probs.as_ptr(),
-        1,
-        t as isize,
-        v,
-        1,
-        row_stride as isize,
-        0.0,
+    matmul(
+        (t, d, t),
+        (context.add(b * t * h + head * d), h),
+        (probs.as_ptr(), t),
+        Rhs::Rows(v, row_stride),
         1.0,
-        false,
-        false,
-        false,
         Parallelism::None,
     );
 }

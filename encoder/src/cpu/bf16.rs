@@ -5,8 +5,6 @@
 //! holding 2 consecutive weights of each of the 16 columns, so one 512-bit load feeds one
 //! `vdpbf16ps` that adds 2 products into each of 16 column sums.
 
-use std::ops::Range;
-
 use half::bf16;
 
 /// Output columns per tile.
@@ -64,55 +62,19 @@ impl Bf16Weight {
         }
         Bf16Rows(values)
     }
+}
 
+avx512_matmul! {
     /// Columns `cols` (whole tiles) of `dst` (`rows x n`).
     ///
     /// # Safety
-    /// The CPU must have AVX-512 F/BF16 ([`supported`]); `dst` must hold `rows * n` values
-    /// whose columns `cols` no one else touches.
-    pub(crate) unsafe fn matmul_cols(
-        &self,
-        x: &Bf16Rows,
-        rows: usize,
-        dst: *mut f32,
-        n: usize,
-        cols: Range<usize>,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        kernel::matmul(self, x, rows, dst, n, cols);
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("bf16 weights are only built where supported() is true");
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod kernel {
-    use std::arch::x86_64::*;
-    use std::ops::Range;
-
-    use super::{Bf16Rows, Bf16Weight, TILE};
-
-    #[target_feature(enable = "avx512f,avx512bf16")]
-    pub(super) unsafe fn matmul(
-        w: &Bf16Weight,
-        x: &Bf16Rows,
-        rows: usize,
-        dst: *mut f32,
-        n: usize,
-        cols: Range<usize>,
-    ) {
-        for_each_block!(block, rows, cols, TILE, |r, t| (w, x, r, t, dst, n));
-    }
-
-    #[inline(always)]
-    unsafe fn block<const M: usize, const T: usize>(
-        w: &Bf16Weight,
-        x: &Bf16Rows,
-        r: usize,
-        t: usize,
-        dst: *mut f32,
-        n: usize,
-    ) {
+    /// The CPU must have AVX-512 F/BF16 ([`supported`]); `dst` must hold `rows * n`
+    /// values whose columns `cols` no one else touches.
+    weight: Bf16Weight,
+    rows: Bf16Rows,
+    features: "avx512f,avx512bf16",
+    unsupported: "bf16 weights are only built where supported() is true",
+    block: <M, T> |w, x, r, t, dst, n| {
         let k2 = w.k2;
         let mut acc = [[_mm512_setzero_ps(); T]; M];
         let a = x.0.as_ptr().add(r * k2);

@@ -6,8 +6,6 @@
 //! holding 4 consecutive weights of each of the 16 columns, so one 512-bit load feeds one
 //! `vpdpbusd` that adds 4 products into each of 16 column sums.
 
-use std::ops::Range;
-
 /// Output columns per tile.
 pub(crate) const TILE: usize = 16;
 
@@ -89,56 +87,19 @@ impl Int8Weight {
         }
         Int8Rows { values, scales }
     }
+}
 
+avx512_matmul! {
     /// Columns `cols` (whole tiles) of `dst` (`rows x n`).
     ///
     /// # Safety
     /// The CPU must have AVX-512 F/BW/VNNI ([`supported`]); `dst` must hold `rows * n`
     /// values whose columns `cols` no one else touches.
-    pub(crate) unsafe fn matmul_cols(
-        &self,
-        x: &Int8Rows,
-        rows: usize,
-        dst: *mut f32,
-        n: usize,
-        cols: Range<usize>,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        kernel::matmul(self, x, rows, dst, n, cols);
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("int8 weights are only built where supported() is true");
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod kernel {
-    use std::arch::x86_64::*;
-    use std::ops::Range;
-
-    use super::{Int8Rows, Int8Weight, TILE};
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn matmul(
-        w: &Int8Weight,
-        x: &Int8Rows,
-        rows: usize,
-        dst: *mut f32,
-        n: usize,
-        cols: Range<usize>,
-    ) {
-        for_each_block!(block, rows, cols, TILE, |r, t| (w, x, r, t, dst, n));
-    }
-
-    /// Rows `r..r + M`, tiles `t..t + T`.
-    #[inline(always)]
-    unsafe fn block<const M: usize, const T: usize>(
-        w: &Int8Weight,
-        x: &Int8Rows,
-        r: usize,
-        t: usize,
-        dst: *mut f32,
-        n: usize,
-    ) {
+    weight: Int8Weight,
+    rows: Int8Rows,
+    features: "avx512f,avx512bw,avx512vnni",
+    unsupported: "int8 weights are only built where supported() is true",
+    block: <M, T> |w, x, r, t, dst, n| {
         let k4 = w.k4;
         let mut acc = [[_mm512_setzero_si512(); T]; M];
         let a = x.values.as_ptr().add(r * k4);

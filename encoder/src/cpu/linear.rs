@@ -1,8 +1,9 @@
 //! Linear layers `y = x · Wᵀ + b` over rows of `f32`, with the output columns split over
 //! threads and an activation applied to each share while it is in cache.
 
-use gemm::{gemm, Parallelism};
+use gemm::Parallelism;
 
+use super::matmul::{matmul, Rhs};
 use super::parallel::{for_each_range, SharedMut};
 use super::precision::{PackedWeight, Precision};
 
@@ -87,25 +88,12 @@ impl Linear {
                     // SAFETY: `x` is `rows x k`, `wt` is `k x n`, and this task writes only
                     // columns `cols` of the `rows x n` destination.
                     unsafe {
-                        gemm(
-                            rows,
-                            cols.len(),
-                            k,
-                            out.get().add(cols.start),
-                            1,
-                            n as isize,
-                            false,
-                            x.as_ptr(),
-                            1,
-                            k as isize,
-                            wt.as_ptr().add(cols.start),
-                            1,
-                            n as isize,
-                            0.0,
+                        matmul(
+                            (rows, cols.len(), k),
+                            (out.get().add(cols.start), n),
+                            (x.as_ptr(), k),
+                            Rhs::Rows(wt.as_ptr().add(cols.start), n),
                             1.0,
-                            false,
-                            false,
-                            false,
                             Parallelism::None,
                         )
                     }

@@ -47,11 +47,77 @@ macro_rules! for_each_block {
     }};
 }
 
+/// Everything both AVX-512 linear layers (bf16, int8) share around the one piece that
+/// differs, the body of their `M x T` block: `$weight::matmul_cols` (the entry the linear
+/// layer calls, documented by the given doc comment) and, on x86_64, a `kernel` module with
+/// the `$features` entry point that cuts the columns into blocks ([`for_each_block!`]) and
+/// `block::<M, T>(w, x, r, t, dst, n)` (rows `r..r + M`, tiles `t..t + T`) with `$body`.
+/// The generated code is what each file wrote out by hand before.
+macro_rules! avx512_matmul {
+    (
+        $(#[$doc:meta])*
+        weight: $weight:ident,
+        rows: $rows:ident,
+        features: $features:literal,
+        unsupported: $unsupported:literal,
+        block: <$m:ident, $t_const:ident> |$w:ident, $x:ident, $r:ident, $t:ident, $dst:ident, $n:ident| $body:block
+    ) => {
+        impl $weight {
+            $(#[$doc])*
+            pub(crate) unsafe fn matmul_cols(
+                &self,
+                x: &$rows,
+                rows: usize,
+                dst: *mut f32,
+                n: usize,
+                cols: std::ops::Range<usize>,
+            ) {
+                #[cfg(target_arch = "x86_64")]
+                kernel::matmul(self, x, rows, dst, n, cols);
+                #[cfg(not(target_arch = "x86_64"))]
+                unreachable!($unsupported);
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        mod kernel {
+            use std::arch::x86_64::*;
+            use std::ops::Range;
+
+            use super::{$rows, $weight, TILE};
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn matmul(
+                w: &$weight,
+                x: &$rows,
+                rows: usize,
+                dst: *mut f32,
+                n: usize,
+                cols: Range<usize>,
+            ) {
+                for_each_block!(block, rows, cols, TILE, |r, t| (w, x, r, t, dst, n));
+            }
+
+            /// Rows `r..r + M`, tiles `t..t + T`.
+            #[inline(always)]
+            unsafe fn block<const $m: usize, const $t_const: usize>(
+                $w: &$weight,
+                $x: &$rows,
+                $r: usize,
+                $t: usize,
+                $dst: *mut f32,
+                $n: usize,
+            ) $body
+        }
+    };
+}
+
 mod attention;
 mod bert;
 mod bf16;
 mod int8;
 mod linear;
+mod matmul;
 mod parallel;
 mod precision;
 mod rows;

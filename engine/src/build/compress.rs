@@ -35,18 +35,7 @@ pub(crate) fn compress(
     let k = centroids.len();
     let bpe = codec.bytes_per_embedding();
     let num_docs = doc_offsets.len() - 1;
-    let mut codes_out = NpyWriter::create(&dir.join(CODES), Dtype::U8, &[n, bpe])?;
-    let mut ids_out = DocCentroidsWriter::create(&dir.join(CENTROID_IDS), k)?;
-    let mut kept_out = if keep {
-        Some(NpyWriter::create(
-            &dir.join(EMBEDDINGS),
-            Dtype::F32,
-            &[n, dim],
-        )?)
-    } else {
-        None
-    };
-    let mut postings = vec![RoaringBitmap::new(); k];
+    let mut out = SegmentFiles::create(dir, n, (dim, bpe, k), keep)?;
     let (mut order, mut sorted_ids) = (Vec::new(), Vec::new());
     let (mut codes, mut kept) = (Vec::new(), Vec::new());
 
@@ -87,24 +76,71 @@ pub(crate) fn compress(
                     }
                     // Documents arrive in increasing order: try_push appends, and
                     // refuses only a repeat of the last document, already listed.
-                    let _ = postings[id as usize].try_push(doc as u32);
+                    let _ = out.postings[id as usize].try_push(doc as u32);
                 }
             }
-            ids_out.push(&sorted_ids)?;
+            out.centroid_ids.push(&sorted_ids)?;
         }
-        codes_out.write(&codes)?;
-        if let Some(out) = kept_out.as_mut() {
-            out.write(&kept)?;
+        out.codes.write(&codes)?;
+        if let Some(w) = out.embeddings.as_mut() {
+            w.write(&kept)?;
         }
         progress.advance((end - start) as u64);
         first_doc = end_doc;
     }
-    codes_out.finish()?;
-    ids_out.finish()?;
-    if let Some(out) = kept_out {
-        out.finish()?;
+    out.finish()
+}
+
+/// The files a segment's embeddings stream into, in stored order: `codes.npy`,
+/// `centroid_ids.bin`, the kept `embeddings.npy`, and the posting lists collected on the
+/// way. Shared by building ([`compress`]) and merging (which copies codes as they are).
+pub(crate) struct SegmentFiles {
+    /// `codes.npy` (`n x bytes_per_embedding`).
+    pub(crate) codes: NpyWriter,
+    /// `centroid_ids.bin`, one document at a time.
+    pub(crate) centroid_ids: DocCentroidsWriter,
+    /// `embeddings.npy` (`n x dim`), when embeddings are kept.
+    pub(crate) embeddings: Option<NpyWriter>,
+    /// One posting list a centroid; documents must be pushed in ascending order.
+    pub(crate) postings: Vec<RoaringBitmap>,
+}
+
+impl SegmentFiles {
+    /// Creates the files in `dir` for `n` embeddings of `dim` values, `bpe` code bytes
+    /// each, over `k` centroids; `embeddings.npy` only with `keep`.
+    pub(crate) fn create(
+        dir: &std::path::Path,
+        n: usize,
+        (dim, bpe, k): (usize, usize, usize),
+        keep: bool,
+    ) -> Result<Self> {
+        let embeddings = if keep {
+            Some(NpyWriter::create(
+                &dir.join(EMBEDDINGS),
+                Dtype::F32,
+                &[n, dim],
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            codes: NpyWriter::create(&dir.join(CODES), Dtype::U8, &[n, bpe])?,
+            centroid_ids: DocCentroidsWriter::create(&dir.join(CENTROID_IDS), k)?,
+            embeddings,
+            postings: vec![RoaringBitmap::new(); k],
+        })
     }
-    Ok(postings)
+
+    /// Finishes every file (checking that each got what it was created for) and returns
+    /// the posting lists.
+    pub(crate) fn finish(self) -> Result<Vec<RoaringBitmap>> {
+        self.codes.finish()?;
+        self.centroid_ids.finish()?;
+        if let Some(w) = self.embeddings {
+            w.finish()?;
+        }
+        Ok(self.postings)
+    }
 }
 
 /// [`super::train::check_finite`] over a chunk, in parallel.

@@ -86,13 +86,7 @@ pub(crate) fn build(
         &trained.centroid_codes,
         &trained.centroid_scales,
     )?;
-    let plan = SegmentPlan {
-        centroids: &trained.centroids,
-        codec: &trained.codec,
-        chunk_size: config.chunk_size,
-        keep_embeddings: config.keep_embeddings,
-        trained: true,
-    };
+    let plan = SegmentPlan::trained(&trained, config);
     let entry = write_segment(
         &target.root().join(&names.segment),
         &names.segment,
@@ -199,21 +193,8 @@ impl BuildProgress for StageClock<'_> {
 /// Bytes of the files a manifest lists, kept embeddings excluded, the manifest itself
 /// (as serialised) included.
 pub(crate) fn manifest_bytes(manifest: &Manifest) -> u64 {
-    let codec: u64 = manifest.codec_files.values().map(|f| f.size).sum();
-    let segments: u64 = manifest
-        .segments
-        .iter()
-        .map(|s| {
-            s.files
-                .iter()
-                .filter(|(name, _)| name.as_str() != EMBEDDINGS)
-                .map(|(_, f)| f.size)
-                .sum::<u64>()
-                + s.deletes.as_ref().map_or(0, |d| d.sum.size)
-        })
-        .sum();
     let own = serde_json::to_vec_pretty(manifest).map_or(0, |v| v.len() as u64);
-    codec + segments + own
+    manifest.listed_bytes() + own
 }
 
 /// Writes the centroids and codec files into `dir` (created here), synced.

@@ -9,7 +9,8 @@ use roaring::RoaringBitmap;
 use tartan_quantize::{Centroids, ResidualCodec};
 
 use super::compress::compress;
-use super::config::BuildProgress;
+use super::config::{BuildConfig, BuildProgress};
+use super::train::Trained;
 use crate::error::{EngineError, Result};
 use crate::format::checksum::FileSum;
 use crate::format::elias_fano;
@@ -37,6 +38,20 @@ pub(crate) struct SegmentPlan<'a> {
     pub keep_embeddings: bool,
     /// Whether the codec was trained on these documents.
     pub trained: bool,
+}
+
+impl<'a> SegmentPlan<'a> {
+    /// The plan of a segment whose documents `trained` was trained on, with `config`'s
+    /// chunk size and kept embeddings (a build's segment, or a re-trained index's).
+    pub(crate) fn trained(trained: &'a Trained, config: &BuildConfig) -> Self {
+        Self {
+            centroids: &trained.centroids,
+            codec: &trained.codec,
+            chunk_size: config.chunk_size,
+            keep_embeddings: config.keep_embeddings,
+            trained: true,
+        }
+    }
 }
 
 /// Writes `corpus` as segment `name` into `dir` (created here), with `rows` as its

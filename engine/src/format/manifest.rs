@@ -126,6 +126,25 @@ pub struct DeletesEntry {
 }
 
 impl Manifest {
+    /// Bytes of the files this manifest lists (codec, segments, deletion bitmaps), kept
+    /// embeddings excluded; the manifest file itself is not among them.
+    pub fn listed_bytes(&self) -> u64 {
+        let codec: u64 = self.codec_files.values().map(|f| f.size).sum();
+        let segments: u64 = self
+            .segments
+            .iter()
+            .map(|s| {
+                s.files
+                    .iter()
+                    .filter(|(name, _)| name.as_str() != super::EMBEDDINGS)
+                    .map(|(_, f)| f.size)
+                    .sum::<u64>()
+                    + s.deletes.as_ref().map_or(0, |d| d.sum.size)
+            })
+            .sum();
+        codec + segments
+    }
+
     /// The manifest file name of generation `g`.
     pub fn file_name(generation: u64) -> String {
         format!("manifest-{generation:06}.json")

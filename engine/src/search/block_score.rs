@@ -186,29 +186,21 @@ impl BlockScorer {
 mod tests {
     use super::*;
     use crate::search::exact::maxsim;
+    use crate::search::kernels::test_values;
     use tartan_quantize::{Centroids, CodecKind};
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|x| {
-                ((x as u32).wrapping_mul(2654435761).wrapping_add(seed) % 2001) as f32 / 1000.0
-                    - 1.0
-            })
-            .collect()
-    }
 
     #[test]
     fn block_scores_equal_maxsim_over_the_decompressed_documents() {
         let (dim, k, nq) = (16, 5, 7);
-        let centroids = values(k * dim, 1);
-        let residuals = values(600 * dim, 2);
+        let centroids = test_values(k * dim, 1);
+        let residuals = test_values(600 * dim, 2);
         for kind in [
             CodecKind::Product { nbits: 2 },
             CodecKind::Scalar { nbits: 2 },
         ] {
             let codec = ResidualCodec::train(kind, &residuals, dim, 3).unwrap();
             let bpe = codec.bytes_per_embedding();
-            let query = values(nq * dim, 4);
+            let query = test_values(nq * dim, 4);
             let mut scores = Vec::new();
             super::super::plaid::centroid_scores(&centroids, dim, &query, nq, &mut scores);
             // Documents of 0..300 embeddings (one empty), more rows than a block.

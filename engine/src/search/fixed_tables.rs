@@ -11,6 +11,8 @@
 //! `(1 + bytes_per_code) / 2` steps (about 1e-3 at 32 bytes; typically a tenth of that),
 //! which moves documents only where their exact scores are that close.
 
+use super::kernels::over_blocks;
+
 /// Reusable fixed-point tables of one query.
 #[derive(Default)]
 pub(crate) struct FixedTables {
@@ -92,8 +94,9 @@ impl FixedTables {
     }
 }
 
-/// [`fixed_max_any`] compiled for AVX-512 (with BW), AVX2 or the baseline, chosen at run
-/// time.
+/// `maxes[i] = max over embeddings e of S[c_e][i] + Σ_pos fused[pos][code_e[pos]][i]`
+/// (wrapping sums), lanes in blocks of 32, 16, 8 and 1; compiled for AVX-512 (with BW),
+/// AVX2 or the baseline, chosen at run time.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2"))]
 fn fixed_max(
     scores: &[i16],
@@ -104,38 +107,11 @@ fn fixed_max(
     bpe: usize,
     maxes: &mut [i16],
 ) {
-    fixed_max_any(scores, fused, nq, ids, codes, bpe, maxes)
-}
-
-/// `maxes[i] = max over embeddings e of S[c_e][i] + Σ_pos fused[pos][code_e[pos]][i]`
-/// (wrapping sums), lanes in blocks of 32, 16, 8 and 1.
-#[inline(always)]
-fn fixed_max_any(
-    scores: &[i16],
-    fused: &[i16],
-    nq: usize,
-    ids: &[u32],
-    codes: &[u8],
-    bpe: usize,
-    maxes: &mut [i16],
-) {
-    let mut at = 0;
-    while nq - at >= 32 {
-        fixed_max_block::<32>(scores, fused, nq, at, ids, codes, bpe, maxes);
-        at += 32;
-    }
-    if nq - at >= 16 {
-        fixed_max_block::<16>(scores, fused, nq, at, ids, codes, bpe, maxes);
-        at += 16;
-    }
-    if nq - at >= 8 {
-        fixed_max_block::<8>(scores, fused, nq, at, ids, codes, bpe, maxes);
-        at += 8;
-    }
-    while at < nq {
-        fixed_max_block::<1>(scores, fused, nq, at, ids, codes, bpe, maxes);
-        at += 1;
-    }
+    over_blocks!(
+        nq,
+        at,
+        fixed_max_block[](scores, fused, nq, at, ids, codes, bpe, maxes)
+    );
 }
 
 #[inline(always)]
@@ -171,23 +147,17 @@ fn fixed_max_block<const W: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32, amp: f32) -> Vec<f32> {
-        (0..n)
-            .map(|x| {
-                (((x as u32).wrapping_mul(2654435761).wrapping_add(seed) % 2001) as f32 / 1000.0
-                    - 1.0)
-                    * amp
-            })
-            .collect()
-    }
+    use crate::search::kernels::test_values;
 
     #[test]
     fn fixed_point_scores_are_within_the_rounding_bound_of_the_f32_ones() {
         let (k, bpe) = (9, 8);
         for nq in [1, 7, 8, 16, 32, 33, 64] {
-            let scores = values(k * nq, 1, 1.0);
-            let fused = values(bpe * 256 * nq, 2, 0.1);
+            let scores = test_values(k * nq, 1);
+            let fused: Vec<f32> = test_values(bpe * 256 * nq, 2)
+                .iter()
+                .map(|v| v * 0.1)
+                .collect();
             let mut tables = FixedTables::default();
             tables.build(&scores, &fused, nq);
             for len in [0usize, 1, 5, 40] {

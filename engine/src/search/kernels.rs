@@ -40,7 +40,8 @@ impl Lane for i8 {
 
 /// Runs `$f::<$g W>(.., at, ..)` over lane blocks covering `0..$nq`: widths 32, 16, 8
 /// and 1 (a macro rather than a closure, so the block functions inline into each
-/// `target_feature` variant and get its vector width).
+/// `target_feature` variant and get its vector width). Also used by the fixed-point
+/// tables' kernel.
 macro_rules! over_blocks {
     ($nq:expr, $at:ident, $f:ident[$($g:tt)*]($($arg:expr),*)) => {{
         let nq: usize = $nq;
@@ -63,6 +64,7 @@ macro_rules! over_blocks {
         }
     }};
 }
+pub(crate) use over_blocks;
 
 /// `maxes[i] = max(maxes[i], table[c * nq + i])` over the centroid ids `ids` (each
 /// below the number of rows of `table`): the centroid interaction of one document.
@@ -112,19 +114,6 @@ fn centroid_max_block<T: Lane, const W: usize>(
 /// tables (`[pos][byte][i]`). `maxes` is overwritten (with -inf for an empty document).
 #[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
 pub(crate) fn implicit_max(
-    scores: &[f32],
-    fused: &[f32],
-    nq: usize,
-    ids: &[u32],
-    codes: &[u8],
-    bpe: usize,
-    maxes: &mut [f32],
-) {
-    implicit_max_any(scores, fused, nq, ids, codes, bpe, maxes)
-}
-
-#[inline(always)]
-fn implicit_max_any(
     scores: &[f32],
     fused: &[f32],
     nq: usize,
@@ -190,54 +179,49 @@ fn widen_rows_any(codes: &[i8], scales: &[f32], dim: usize, out: &mut [f32]) {
     }
 }
 
+/// Deterministic values in [-1, 1], a different sequence for each seed: the kernels' tests'
+/// inputs.
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|x| {
+            ((x as u32).wrapping_mul(2654435761).wrapping_add(seed) % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The plain loops the kernels replace.
-    fn implicit_reference(
-        scores: &[f32],
-        fused: &[f32],
-        nq: usize,
-        ids: &[u32],
-        codes: &[u8],
-        bpe: usize,
-    ) -> Vec<f32> {
-        let mut maxes = vec![f32::NEG_INFINITY; nq];
-        for (&c, code) in ids.iter().zip(codes.chunks_exact(bpe)) {
-            for (i, m) in maxes.iter_mut().enumerate() {
-                let mut a = scores[c as usize * nq + i];
-                for (pos, &b) in code.iter().enumerate() {
-                    a += fused[(pos * 256 + b as usize) * nq + i];
-                }
-                *m = m.max(a);
-            }
-        }
-        maxes
-    }
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|x| {
-                ((x as u32).wrapping_mul(2654435761).wrapping_add(seed) % 2001) as f32 / 1000.0
-                    - 1.0
-            })
-            .collect()
-    }
 
     #[test]
     fn implicit_kernel_equals_the_plain_loops_for_every_lane_count() {
         let (k, bpe, n) = (7, 4, 9);
         for nq in [1, 3, 8, 15, 16, 31, 32, 33, 57, 64] {
-            let scores = values(k * nq, 1);
-            let fused = values(bpe * 256 * nq, 2);
+            let scores = test_values(k * nq, 1);
+            let fused = test_values(bpe * 256 * nq, 2);
             let ids: Vec<u32> = (0..n as u32).map(|e| (e * 3) % k as u32).collect();
             let codes: Vec<u8> = (0..n * bpe).map(|x| (x * 37 % 256) as u8).collect();
             let mut got = vec![0.0; nq];
             implicit_max(&scores, &fused, nq, &ids, &codes, bpe, &mut got);
             let mut any = vec![0.0; nq];
-            implicit_max_any(&scores, &fused, nq, &ids, &codes, bpe, &mut any);
-            let want = implicit_reference(&scores, &fused, nq, &ids, &codes, bpe);
+            // The baseline build of the same blocks, whatever this CPU dispatches to.
+            over_blocks!(
+                nq,
+                at,
+                implicit_max_block[](&scores, &fused, nq, at, &ids, &codes, bpe, &mut any)
+            );
+            // The plain loops the kernels replace.
+            let mut want = vec![f32::NEG_INFINITY; nq];
+            for (&c, code) in ids.iter().zip(codes.chunks_exact(bpe)) {
+                for (i, m) in want.iter_mut().enumerate() {
+                    let mut a = scores[c as usize * nq + i];
+                    for (pos, &b) in code.iter().enumerate() {
+                        a += fused[(pos * 256 + b as usize) * nq + i];
+                    }
+                    *m = m.max(a);
+                }
+            }
             assert_eq!(got, want, "nq {nq}");
             assert_eq!(any, want, "nq {nq}");
         }
@@ -254,7 +238,7 @@ mod tests {
     fn centroid_kernels_equal_the_plain_loop_with_repeats_and_zeroed_rows() {
         let k = 6;
         for nq in [1, 5, 16, 32, 40] {
-            let scores = values(k * nq, 3);
+            let scores = test_values(k * nq, 3);
             let ids = [0u32, 0, 2, 3, 3, 5];
             for start in [-5.0f32, 0.0] {
                 let mut got = vec![start; nq];

@@ -3,21 +3,17 @@
 
 use std::path::Path;
 
-use roaring::RoaringBitmap;
-
 use super::{CommitReport, IndexWriter};
+use crate::build::compress::SegmentFiles;
 use crate::build::pipeline::write_codec_dir;
 use crate::build::segment_writer::{sum_files, write_postings, write_segment, Corpus, SegmentPlan};
 use crate::build::train::train;
 use crate::build::{BuildConfig, BuildProgress};
 use crate::error::{EngineError, Result};
-use crate::format::doc_centroids::DocCentroidsWriter;
 use crate::format::manifest::{sync_dir, Manifest, SegmentEntry};
-use crate::format::npy::{write_array, Dtype, NpyWriter};
+use crate::format::npy::write_array;
 use crate::format::table::write_table;
-use crate::format::{
-    CENTROID_IDS, CODES, DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS, EMBEDDINGS, METADATA,
-};
+use crate::format::{DOC_IDS, DOC_IDS_MAGIC, DOC_OFFSETS, METADATA};
 use crate::index::Index;
 use crate::stored::{copy_rows, Rows};
 
@@ -96,18 +92,7 @@ fn write_merged(dir: &Path, name: &str, index: &Index, chosen: &[usize]) -> Resu
             num_docs += 1;
         }
     }
-    let mut codes_out = NpyWriter::create(&out.join(CODES), Dtype::U8, &[n, bpe])?;
-    let mut ids_out = DocCentroidsWriter::create(&out.join(CENTROID_IDS), k)?;
-    let mut kept_out = if keep {
-        Some(NpyWriter::create(
-            &out.join(EMBEDDINGS),
-            Dtype::F32,
-            &[n, dim],
-        )?)
-    } else {
-        None
-    };
-    let mut postings = vec![RoaringBitmap::new(); k];
+    let mut files = SegmentFiles::create(&out, n, (dim, bpe, k), keep)?;
     let mut offsets = Vec::with_capacity(num_docs + 1);
     offsets.push(0u64);
     let mut ids: Vec<&str> = Vec::with_capacity(num_docs);
@@ -129,24 +114,20 @@ fn write_merged(dir: &Path, name: &str, index: &Index, chosen: &[usize]) -> Resu
             let new_doc = ids.len() as u32;
             let (a, b) = seg.doc_range(d);
             seg.centroid_ids.get(d, b - a, &mut centroid_ids)?;
-            ids_out.push(&centroid_ids)?;
+            files.centroid_ids.push(&centroid_ids)?;
             for &c in &centroid_ids {
                 // Ascending within the document: a repeat is refused, already listed.
-                let _ = postings[c as usize].try_push(new_doc);
+                let _ = files.postings[c as usize].try_push(new_doc);
             }
-            codes_out.write(&seg.codes.as_slice()[a * bpe..b * bpe])?;
-            if let (Some(w), Some(e)) = (kept_out.as_mut(), seg.embeddings.as_ref()) {
+            files.codes.write(&seg.codes.as_slice()[a * bpe..b * bpe])?;
+            if let (Some(w), Some(e)) = (files.embeddings.as_mut(), seg.embeddings.as_ref()) {
                 w.write(&e.as_slice()[a * dim..b * dim])?;
             }
             offsets.push(offsets[offsets.len() - 1] + (b - a) as u64);
             ids.push(seg.doc_id(d).unwrap_or_default());
         }
     }
-    codes_out.finish()?;
-    ids_out.finish()?;
-    if let Some(w) = kept_out {
-        w.finish()?;
-    }
+    let postings = files.finish()?;
     write_array(&out.join(DOC_OFFSETS), &[num_docs + 1], &offsets)?;
     write_postings(&out.join(crate::format::POSTINGS), &postings, num_docs)?;
     write_table(
@@ -261,13 +242,7 @@ fn retrain_on(
         &trained.centroid_codes,
         &trained.centroid_scales,
     )?;
-    let plan = SegmentPlan {
-        centroids: &trained.centroids,
-        codec: &trained.codec,
-        chunk_size: config.chunk_size,
-        keep_embeddings: config.keep_embeddings,
-        trained: true,
-    };
+    let plan = SegmentPlan::trained(&trained, &config);
     let corpus = Corpus {
         embeddings,
         dim,

@@ -16,6 +16,33 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A small corpus for the living-index tests: `docs` documents of about 10 tokens at dim 32.
+pub fn small_corpus(docs: usize, seed: u64) -> Synthetic {
+    Synthetic::new(SyntheticConfig {
+        docs,
+        tokens: 10,
+        dim: 32,
+        topics: 12,
+        words_per_topic: 6,
+        query_tokens: 6,
+        seed,
+        ..SyntheticConfig::default()
+    })
+}
+
+/// Documents `range` of `s` as (ids, embeddings, lengths).
+pub fn batch(s: &Synthetic, range: std::ops::Range<usize>) -> (Vec<String>, Vec<f32>, Vec<usize>) {
+    let (mut ids, mut all, mut lens) = (Vec::new(), Vec::new(), Vec::new());
+    let mut doc = Vec::new();
+    for d in range {
+        s.document(d, &mut doc);
+        ids.push(s.doc_id(d));
+        lens.push(doc.len() / s.dim());
+        all.extend_from_slice(&doc);
+    }
+    (ids, all, lens)
+}
+
 /// Builds an index of the whole synthetic corpus at `dir`.
 pub fn build_synthetic(synthetic: &Synthetic, dir: &Path, config: BuildConfig) -> BuildReport {
     let mut builder = IndexBuilder::new(dir, synthetic.dim(), config).unwrap();

@@ -3,25 +3,12 @@
 
 use std::collections::HashSet;
 
-use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
+use tartan_engine::synthetic::Synthetic;
 use tartan_engine::{
     BuildConfig, EngineError, Index, IndexBuilder, IndexWriter, NoProgress, SearchParams,
 };
 
-use crate::common::scratch_dir;
-
-fn corpus(docs: usize, seed: u64) -> Synthetic {
-    Synthetic::new(SyntheticConfig {
-        docs,
-        tokens: 10,
-        dim: 32,
-        topics: 12,
-        words_per_topic: 6,
-        query_tokens: 6,
-        seed,
-        ..SyntheticConfig::default()
-    })
-}
+use crate::common::{batch, scratch_dir, small_corpus};
 
 /// Builds documents `range` of `s` at `dir` with kept embeddings.
 fn build(s: &Synthetic, range: std::ops::Range<usize>, dir: &std::path::Path, overwrite: bool) {
@@ -40,19 +27,6 @@ fn build(s: &Synthetic, range: std::ops::Range<usize>, dir: &std::path::Path, ov
     b.finish(&NoProgress).unwrap();
 }
 
-/// Documents `range` of `s` as (ids, embeddings, lengths).
-fn batch(s: &Synthetic, range: std::ops::Range<usize>) -> (Vec<String>, Vec<f32>, Vec<usize>) {
-    let (mut ids, mut all, mut lens) = (Vec::new(), Vec::new(), Vec::new());
-    let mut doc = Vec::new();
-    for d in range {
-        s.document(d, &mut doc);
-        ids.push(s.doc_id(d));
-        lens.push(doc.len() / s.dim());
-        all.extend_from_slice(&doc);
-    }
-    (ids, all, lens)
-}
-
 fn all_ids(index: &Index, query: &[f32]) -> Vec<String> {
     let params = SearchParams {
         k: index.num_documents() + 5,
@@ -69,7 +43,7 @@ fn all_ids(index: &Index, query: &[f32]) -> Vec<String> {
 #[test]
 fn added_documents_are_found_and_an_existing_id_refuses_the_whole_batch() {
     let dir = scratch_dir("living-add").join("idx");
-    let s = corpus(120, 5);
+    let s = small_corpus(120, 5);
     build(&s, 0..100, &dir, false);
     let mut w = IndexWriter::open(&dir).unwrap();
     let (ids, e, l) = batch(&s, 100..120);
@@ -106,7 +80,7 @@ fn added_documents_are_found_and_an_existing_id_refuses_the_whole_batch() {
 #[test]
 fn deleted_documents_are_never_returned_and_optimize_keeps_the_results() {
     let dir = scratch_dir("living-delete").join("idx");
-    let s = corpus(150, 9);
+    let s = small_corpus(150, 9);
     build(&s, 0..150, &dir, false);
     let gone: Vec<String> = (0..150).step_by(7).map(|d| s.doc_id(d)).collect();
     let mut w = IndexWriter::open(&dir).unwrap();
@@ -186,8 +160,8 @@ fn deleted_documents_are_never_returned_and_optimize_keeps_the_results() {
 #[test]
 fn upsert_replaces_in_one_commit_and_many_adds_are_merged() {
     let dir = scratch_dir("living-upsert").join("idx");
-    let s = corpus(60, 21);
-    let other = corpus(60, 22);
+    let s = small_corpus(60, 21);
+    let other = small_corpus(60, 22);
     build(&s, 0..40, &dir, false);
     let mut w = IndexWriter::open(&dir).unwrap();
     // Document 3's id now carries other's document 3.
@@ -213,7 +187,7 @@ fn upsert_replaces_in_one_commit_and_many_adds_are_merged() {
 #[test]
 fn one_writer_at_a_time() {
     let dir = scratch_dir("living-lock").join("idx");
-    let s = corpus(30, 2);
+    let s = small_corpus(30, 2);
     build(&s, 0..30, &dir, false);
     let w = IndexWriter::open(&dir).unwrap();
     let err = IndexWriter::open(&dir).unwrap_err();
@@ -225,7 +199,7 @@ fn one_writer_at_a_time() {
 #[test]
 fn a_flipped_byte_in_any_file_is_caught_by_open_or_verify() {
     let dir = scratch_dir("living-checksums").join("idx");
-    let s = corpus(40, 4);
+    let s = small_corpus(40, 4);
     build(&s, 0..40, &dir, false);
     let mut w = IndexWriter::open(&dir).unwrap();
     w.delete(&[s.doc_id(1)]).unwrap();
@@ -268,7 +242,7 @@ fn a_flipped_byte_in_any_file_is_caught_by_open_or_verify() {
 #[test]
 fn replacing_an_index_commits_a_new_generation_in_place() {
     let dir = scratch_dir("living-replace").join("idx");
-    let s = corpus(50, 6);
+    let s = small_corpus(50, 6);
     build(&s, 0..30, &dir, false);
     let old = Index::open(&dir).unwrap();
     build(&s, 0..50, &dir, true);
@@ -303,7 +277,7 @@ fn replacing_an_index_commits_a_new_generation_in_place() {
 #[test]
 fn a_format_2_index_opens_read_only_and_upgrades_in_place() {
     let base = scratch_dir("living-upgrade");
-    let s = corpus(40, 8);
+    let s = small_corpus(40, 8);
     let v3 = base.join("v3");
     build(&s, 0..40, &v3, false);
     let index = Index::open(&v3).unwrap();

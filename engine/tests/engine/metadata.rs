@@ -6,26 +6,13 @@
 use roaring::RoaringBitmap;
 use serde_json::{json, Map, Value};
 use tartan_engine::metadata::Filter;
-use tartan_engine::synthetic::{Synthetic, SyntheticConfig};
+use tartan_engine::synthetic::Synthetic;
 use tartan_engine::{
     BuildConfig, EngineError, Index, IndexBuilder, IndexWriter, NoProgress, SearchParams,
     StoredFields, DIRECT_SCORING_MAX_EMBEDDINGS,
 };
 
-use crate::common::scratch_dir;
-
-fn corpus(docs: usize) -> Synthetic {
-    Synthetic::new(SyntheticConfig {
-        docs,
-        tokens: 10,
-        dim: 32,
-        topics: 12,
-        words_per_topic: 6,
-        query_tokens: 6,
-        seed: 21,
-        ..SyntheticConfig::default()
-    })
-}
+use crate::common::{batch, scratch_dir, small_corpus};
 
 /// Document `d`'s metadata: `n` = d, `parity`, `tags` of its divisors among 2, 3, 5.
 fn meta(d: usize) -> Map<String, Value> {
@@ -70,18 +57,6 @@ fn build(s: &Synthetic, range: std::ops::Range<usize>, dir: &std::path::Path) {
     b.finish(&NoProgress).unwrap();
 }
 
-fn batch(s: &Synthetic, range: std::ops::Range<usize>) -> (Vec<String>, Vec<f32>, Vec<usize>) {
-    let (mut ids, mut all, mut lens) = (Vec::new(), Vec::new(), Vec::new());
-    let mut doc = Vec::new();
-    for d in range {
-        s.document(d, &mut doc);
-        ids.push(s.doc_id(d));
-        lens.push(doc.len() / s.dim());
-        all.extend_from_slice(&doc);
-    }
-    (ids, all, lens)
-}
-
 /// The synthetic number of each document `filter` selects, sorted.
 fn selected(index: &Index, s: &Synthetic, filter: &str) -> Vec<usize> {
     let filter: Filter = filter.parse().unwrap();
@@ -114,7 +89,7 @@ fn check_fields(index: &Index, s: &Synthetic) {
 #[test]
 fn metadata_follows_documents_through_adds_deletes_merges_and_retraining() {
     let dir = scratch_dir("metadata-living").join("idx");
-    let s = corpus(90);
+    let s = small_corpus(90, 21);
     build(&s, 0..60, &dir);
     let index = Index::open(&dir).unwrap();
     assert!(index.manifest().unwrap().segments[0]
@@ -220,7 +195,7 @@ fn metadata_follows_documents_through_adds_deletes_merges_and_retraining() {
 #[test]
 fn invalid_metadata_is_refused_naming_the_document_and_nothing_is_committed() {
     let dir = scratch_dir("metadata-invalid").join("idx");
-    let s = corpus(30);
+    let s = small_corpus(30, 21);
     build(&s, 0..20, &dir);
     let mut w = IndexWriter::open(&dir).unwrap();
     let (ids, e, l) = batch(&s, 20..30);
@@ -266,7 +241,7 @@ fn invalid_metadata_is_refused_naming_the_document_and_nothing_is_committed() {
 fn documents_without_a_store_match_as_documents_without_metadata() {
     // An index written before metadata existed: its segment lists no metadata.sqlite.
     let dir = scratch_dir("metadata-absent").join("idx");
-    let s = corpus(40);
+    let s = small_corpus(40, 21);
     build(&s, 0..30, &dir);
     let current = std::fs::read_to_string(dir.join("CURRENT")).unwrap();
     let manifest_path = dir.join(current.trim());
@@ -362,7 +337,7 @@ mod filtered_search {
             let dir = scratch_dir("metadata-filtered").join("idx");
             // About 20,000 embeddings: broad sets take the PLAID path, small ones are
             // scored directly.
-            let s = corpus(2000);
+            let s = small_corpus(2000, 21);
             build(&s, 0..2000, &dir);
             let mut w = IndexWriter::open(&dir).unwrap();
             let gone: Vec<String> = (0..2000).step_by(7).map(|d| s.doc_id(d)).collect();

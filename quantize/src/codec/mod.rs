@@ -52,6 +52,17 @@ impl Default for CodecKind {
 }
 
 impl CodecKind {
+    /// Every kind there is: product codes at 1, 2 and 4 bits, then scalar codes at 1, 2
+    /// and 4 bits.
+    pub const ALL: [CodecKind; 6] = [
+        CodecKind::Product { nbits: 1 },
+        CodecKind::Product { nbits: 2 },
+        CodecKind::Product { nbits: 4 },
+        CodecKind::Scalar { nbits: 1 },
+        CodecKind::Scalar { nbits: 2 },
+        CodecKind::Scalar { nbits: 4 },
+    ];
+
     /// Bits a dimension.
     pub fn nbits(self) -> u8 {
         match self {
@@ -131,12 +142,14 @@ impl ResidualCodec {
     ) -> Result<Self> {
         kind.bytes_per_embedding(dim)?;
         check::rows(residuals, dim, "residuals")?;
+        let sample =
+            crate::lloyd::sample_rows(residuals, dim, config.max_samples.max(1), config.seed);
         Ok(match kind {
             CodecKind::Product { nbits } => {
-                ResidualCodec::Product(ProductCodec::train(residuals, dim, nbits, config)?)
+                ResidualCodec::Product(ProductCodec::train(&sample, dim, nbits, config)?)
             }
             CodecKind::Scalar { nbits } => {
-                ResidualCodec::Scalar(ScalarCodec::train(residuals, dim, nbits, config)?)
+                ResidualCodec::Scalar(ScalarCodec::train(sample.into_owned(), dim, nbits)?)
             }
         })
     }

@@ -33,15 +33,15 @@ pub struct ProductCodec {
 }
 
 impl ProductCodec {
-    /// Trains the codebooks on `residuals` (`n x dim`, checked by the caller).
+    /// Trains the codebooks on `sample` (`n x dim` residuals, checked and sampled by the
+    /// caller), with `config`'s iterations and seed.
     pub(crate) fn train(
-        residuals: &[f32],
+        sample: &[f32],
         dim: usize,
         nbits: u8,
         config: &TrainConfig,
     ) -> Result<Self> {
         let sub_dim = check::packable(dim, nbits)?;
-        let sample = lloyd::sample_rows(residuals, dim, config.max_samples.max(1), config.seed);
         let n = sample.len() / dim;
         let slots = dim / sub_dim;
         let books: Vec<Vec<f32>> = (0..slots)

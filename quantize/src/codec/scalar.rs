@@ -11,10 +11,8 @@
 
 use super::pack::{slot_bits, slot_code};
 use super::tables::SlotTables;
-use super::TrainConfig;
 use crate::check;
 use crate::error::{QuantizeError, Result};
-use crate::lloyd;
 
 /// A trained scalar codec.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,16 +28,10 @@ pub struct ScalarCodec {
 }
 
 impl ScalarCodec {
-    /// Trains cutoffs and weights on `residuals` (`n x dim`, checked by the caller).
-    pub(crate) fn train(
-        residuals: &[f32],
-        dim: usize,
-        nbits: u8,
-        config: &TrainConfig,
-    ) -> Result<Self> {
+    /// Trains cutoffs and weights on the pooled `values` of a residual sample (`n x dim`,
+    /// checked and sampled by the caller; each dimension counts alike, so the order is free).
+    pub(crate) fn train(mut values: Vec<f32>, dim: usize, nbits: u8) -> Result<Self> {
         check::packable(dim, nbits)?;
-        let sample = lloyd::sample_rows(residuals, dim, config.max_samples.max(1), config.seed);
-        let mut values = sample.into_owned();
         values.sort_unstable_by(f32::total_cmp);
         let options = 1usize << nbits;
         let cutoffs = (1..options)
@@ -189,7 +181,7 @@ mod tests {
     fn trains_quantile_buckets() {
         // Uniform values 0..1000 in every dimension: 2-bit cutoffs at the quartiles.
         let residuals: Vec<f32> = (0..1000).flat_map(|i| [i as f32; 4]).collect();
-        let codec = ScalarCodec::train(&residuals, 4, 2, &TrainConfig::default()).unwrap();
+        let codec = ScalarCodec::train(residuals, 4, 2).unwrap();
         assert_eq!(codec.cutoffs(), &[249.75, 499.5, 749.25]);
         assert_eq!(codec.weights(), &[124.875, 374.625, 624.375, 874.125]);
     }

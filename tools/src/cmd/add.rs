@@ -100,15 +100,8 @@ pub fn run(args: AddArgs, globals: Globals) -> Result<()> {
                 .corpus
                 .as_ref()
                 .context("give a CORPUS or --embeddings")?;
-            let model_name =
-                model::query_model(args.model.as_deref(), &writer.index().meta().encoder)?;
-            let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
-            if encoder.dim() != dim {
-                bail!(
-                    "model {model_name} makes {}-dimensional embeddings; the index holds {dim}",
-                    encoder.dim()
-                );
-            }
+            let (_, encoder) =
+                model::load_for_index(args.model.as_deref(), writer.index(), &args.encode)?;
             let source = TextSource::detect_corpus(corpus)?;
             let total = source.count()?;
             let progress = bar("encoding", total, globals.quiet);
@@ -122,17 +115,13 @@ pub fn run(args: AddArgs, globals: Globals) -> Result<()> {
                     break;
                 }
                 let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
-                let encoded = encoder
-                    .encode_documents(&texts, batch)
-                    .context("encoding documents failed")?;
-                for (doc, emb) in chunk.iter().zip(encoded) {
+                model::encode_appending(&encoder, &texts, batch, &mut all, &mut lens)?;
+                for doc in &chunk {
                     fields.push(tartan_engine::StoredFields {
                         metadata: doc.metadata.clone(),
                         text: store_text.then(|| doc.text.clone()),
                     });
                     ids.push(doc.id.clone());
-                    lens.push(emb.data.len() / dim);
-                    all.extend_from_slice(&emb.data);
                 }
                 progress.inc(chunk.len() as u64);
             }

@@ -100,16 +100,8 @@ fn retrain_from_texts(
             live.len()
         );
     }
-    let dim = index.dim();
-    let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)
+    let (model_name, encoder) = model::load_for_index(args.model.as_deref(), index, &args.encode)
         .context("cannot re-train from stored texts")?;
-    let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
-    if encoder.dim() != dim {
-        bail!(
-            "model {model_name} makes {}-dimensional embeddings; the index holds {dim}",
-            encoder.dim()
-        );
-    }
     let batch = args.encode.batch_size as usize;
     let progress = bar(
         "re-encoding stored texts",
@@ -119,13 +111,8 @@ fn retrain_from_texts(
     let (mut all, mut lens) = (Vec::new(), Vec::with_capacity(texts.len()));
     for chunk in texts.chunks(batch * 8) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        for emb in encoder
-            .encode_documents(&refs, batch)
-            .context("encoding stored texts failed")?
-        {
-            lens.push(emb.data.len() / dim);
-            all.extend_from_slice(&emb.data);
-        }
+        model::encode_appending(&encoder, &refs, batch, &mut all, &mut lens)
+            .context("cannot re-encode the stored texts")?;
         progress.inc(chunk.len() as u64);
     }
     progress.finish();

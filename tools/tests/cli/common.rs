@@ -155,6 +155,25 @@ pub fn with_npy<'a>(
     args
 }
 
+/// The paths as the `&str` arguments of a command (test paths are UTF-8).
+pub fn strs<P: AsRef<Path> + ?Sized, const N: usize>(paths: [&P; N]) -> [&str; N] {
+    paths.map(|p| p.as_ref().to_str().unwrap())
+}
+
+/// `search --index INDEX AFTER`.
+pub fn search_index_args<'a>(index: &'a Path, after: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["search", "--index", index.to_str().unwrap()];
+    args.extend_from_slice(after);
+    args
+}
+
+/// `search --index INDEX --query-embeddings QUERIES AFTER`: a search with query embeddings.
+pub fn search_args<'a>(index: &'a Path, queries: &'a Path, after: &[&'a str]) -> Vec<&'a str> {
+    let mut args = search_index_args(index, &["--query-embeddings", queries.to_str().unwrap()]);
+    args.extend_from_slice(after);
+    args
+}
+
 /// `tartan stats --json` of an index.
 pub fn stats(index: &str) -> serde_json::Value {
     let (stdout, _) = run_ok(&["stats", "--index", index, "--json"]);
@@ -176,11 +195,7 @@ pub fn synthetic_index(dir: &Path, data: &Synthetic) -> PathBuf {
     let out = dir.join("index");
     run_ok(&with_npy(
         &["index"],
-        [
-            e.to_str().unwrap(),
-            l.to_str().unwrap(),
-            ids.to_str().unwrap(),
-        ],
+        strs([&e, &l, &ids]),
         &[
             "--out",
             out.to_str().unwrap(),

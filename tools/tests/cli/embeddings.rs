@@ -2,7 +2,9 @@
 
 use tartan_engine::format::npy::write_array;
 
-use super::common::{run_err, run_ok, synthetic_index, write_queries, Synthetic};
+use super::common::{
+    run_err, run_ok, search_args, strs, synthetic_index, with_npy, write_queries, Synthetic,
+};
 
 #[test]
 fn index_and_search_npy_embeddings() {
@@ -20,17 +22,7 @@ fn index_and_search_npy_embeddings() {
     write_queries(&q, &queries);
 
     for exact in [false, true] {
-        let mut args = vec![
-            "search",
-            "--index",
-            index.to_str().unwrap(),
-            "--query-embeddings",
-            q.to_str().unwrap(),
-            "--k",
-            "5",
-            "--format",
-            "json",
-        ];
+        let mut args = search_args(&index, &q, &["--k", "5", "--format", "json"]);
         if exact {
             args.push("--exact");
         }
@@ -60,17 +52,7 @@ fn index_and_search_npy_embeddings() {
     }
 
     // TREC output: qid Q0 doc rank score tag.
-    let (trec, _) = run_ok(&[
-        "search",
-        "--index",
-        index.to_str().unwrap(),
-        "--query-embeddings",
-        q.to_str().unwrap(),
-        "--k",
-        "3",
-        "--format",
-        "trec",
-    ]);
+    let (trec, _) = run_ok(&search_args(&index, &q, &["--k", "3", "--format", "trec"]));
     let first: Vec<&str> = trec.lines().next().unwrap().split(' ').collect();
     assert_eq!(first[..4], ["0", "Q0", "doc-0", "1"]);
     assert_eq!(trec.lines().count(), 3 * targets.len());
@@ -83,13 +65,7 @@ fn query_embeddings_of_the_wrong_dim_are_refused() {
     let index = synthetic_index(dir.path(), &data);
     let q = dir.path().join("Q.npy");
     write_array(&q, &[1, 4, 8], &[0f32; 32]).unwrap();
-    let out = run_err(&[
-        "search",
-        "--index",
-        index.to_str().unwrap(),
-        "--query-embeddings",
-        q.to_str().unwrap(),
-    ]);
+    let out = run_err(&search_args(&index, &q, &[]));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -106,19 +82,15 @@ fn query_embeddings_of_the_wrong_dim_are_refused() {
 fn doclens_that_do_not_add_up_are_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let data = Synthetic::new(10, 16, 5);
-    let (e, _, _) = data.write(dir.path());
+    let (e, _, ids) = data.write(dir.path());
     let l = dir.path().join("bad.npy");
     write_array(&l, &[2], &[3i64, 4]).unwrap();
     let out_dir = dir.path().join("idx");
-    let out = run_err(&[
-        "index",
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = run_err(&with_npy(
+        &["index"],
+        strs([&e, &l, &ids]),
+        &["--out", out_dir.to_str().unwrap()],
+    ));
     assert_eq!(out.status.code(), Some(1));
     assert!(!out_dir.exists(), "a failed build must leave no index");
 }

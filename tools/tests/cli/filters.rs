@@ -7,7 +7,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::common::{run_err, run_ok, tartan, write_queries, Synthetic};
+use super::common::{
+    run_err, run_ok, search_args, strs, tartan, with_npy, write_queries, Synthetic,
+};
 use super::server::{post, start_with};
 
 const DROP_DOCUMENTS: &str = "x'); DROP TABLE documents;--";
@@ -40,21 +42,18 @@ fn write_metadata(path: &Path, ids: &[String], offset: usize) {
 
 /// The ids `search --filter FILTER` returns (k 200, exact, JSON output).
 fn filtered_ids(index: &Path, queries: &Path, filter: &str) -> Vec<String> {
-    let (out, _) = run_ok(&[
-        "search",
-        "--index",
-        index.to_str().unwrap(),
-        "--query-embeddings",
-        queries.to_str().unwrap(),
-        "--k",
-        "200",
-        "--format",
-        "json",
-        "--filter",
-        filter,
-    ]);
+    let (out, _) = run_ok(&search_args(
+        index,
+        queries,
+        &["--k", "200", "--format", "json", "--filter", filter],
+    ));
     let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
-    let mut ids: Vec<String> = v["results"]
+    sorted_ids(&v["results"])
+}
+
+/// The `id` of each hit in a JSON `results` array, sorted.
+fn sorted_ids(results: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = results
         .as_array()
         .unwrap()
         .iter()
@@ -81,22 +80,19 @@ fn filters_through_the_cli_and_the_server_with_injection_attempts_as_plain_value
     let metadata = dir.path().join("M.jsonl");
     write_metadata(&metadata, &data.ids, 0);
     let index = dir.path().join("index");
-    run_ok(&[
-        "index",
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--ids",
-        ids.to_str().unwrap(),
-        "--metadata",
-        metadata.to_str().unwrap(),
-        "--out",
-        index.to_str().unwrap(),
-        "--centroids",
-        "32",
-        "--quiet",
-    ]);
+    run_ok(&with_npy(
+        &["index"],
+        strs([&e, &l, &ids]),
+        &[
+            "--metadata",
+            metadata.to_str().unwrap(),
+            "--out",
+            index.to_str().unwrap(),
+            "--centroids",
+            "32",
+            "--quiet",
+        ],
+    ));
     let q = dir.path().join("Q.npy");
     write_queries(&q, &[data.query(3, 6, 1)]);
 
@@ -138,15 +134,7 @@ fn filters_through_the_cli_and_the_server_with_injection_attempts_as_plain_value
         ),
         ("{bucket: 1}", "JSON"),
     ] {
-        let out = run_err(&[
-            "search",
-            "--index",
-            index.to_str().unwrap(),
-            "--query-embeddings",
-            q.to_str().unwrap(),
-            "--filter",
-            filter,
-        ]);
+        let out = run_err(&search_args(&index, &q, &["--filter", filter]));
         assert_eq!(out.status.code(), Some(2), "{filter}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(part), "{filter}: {stderr}");
@@ -161,39 +149,21 @@ fn filters_through_the_cli_and_the_server_with_injection_attempts_as_plain_value
     std::fs::write(&ids2, new_ids.join("\n") + "\n").unwrap();
     let metadata2 = sub.join("M.jsonl");
     write_metadata(&metadata2, &new_ids, 0);
-    run_ok(&[
-        "add",
-        "--index",
-        index.to_str().unwrap(),
-        "--embeddings",
-        e2.to_str().unwrap(),
-        "--doclens",
-        l2.to_str().unwrap(),
-        "--ids",
-        ids2.to_str().unwrap(),
-        "--metadata",
-        metadata2.to_str().unwrap(),
-        "--quiet",
-    ]);
+    run_ok(&with_npy(
+        &["add", "--index", index.to_str().unwrap()],
+        strs([&e2, &l2, &ids2]),
+        &["--metadata", metadata2.to_str().unwrap(), "--quiet"],
+    ));
     let mut want = ids_where(120, "doc-", |d| d % 10 == 3);
     want.extend(ids_where(30, "new-", |d| d % 10 == 3));
     want.sort();
     assert_eq!(filtered_ids(&index, &q, r#"{"bucket": 3}"#), want);
     // Metadata for an id that is not among the added documents is refused.
-    let out = run_err(&[
-        "add",
-        "--index",
-        index.to_str().unwrap(),
-        "--embeddings",
-        e2.to_str().unwrap(),
-        "--doclens",
-        l2.to_str().unwrap(),
-        "--ids",
-        ids2.to_str().unwrap(),
-        "--metadata",
-        metadata.to_str().unwrap(),
-        "--upsert",
-    ]);
+    let out = run_err(&with_npy(
+        &["add", "--index", index.to_str().unwrap()],
+        strs([&e2, &l2, &ids2]),
+        &["--metadata", metadata.to_str().unwrap(), "--upsert"],
+    ));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not among the documents"));
 
     // The server: the same filters, the same injection strings, 400 for bad ones.
@@ -204,14 +174,7 @@ fn filters_through_the_cli_and_the_server_with_injection_attempts_as_plain_value
             &json!({"embeddings": [data.query(3, 6, 1)], "k": 100, "filter": filter}),
         );
         assert_eq!(status, 200, "{reply}");
-        let mut ids: Vec<String> = reply["results"][0]["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["id"].as_str().unwrap().to_owned())
-            .collect();
-        ids.sort();
-        ids
+        sorted_ids(&reply["results"][0]["results"])
     };
     assert_eq!(ask(json!({"bucket": 3})), want);
     assert_eq!(

@@ -6,7 +6,9 @@ use serde_json::json;
 
 use tartan_engine::format::npy::write_array;
 
-use super::common::{run_err, synthetic_index, tartan, with_npy, write_queries, Synthetic};
+use super::common::{
+    run_err, search_args, strs, synthetic_index, tartan, with_npy, write_queries, Synthetic,
+};
 use super::server::{post, start_with};
 
 fn stderr_of(out: &std::process::Output) -> String {
@@ -19,13 +21,7 @@ fn a_missing_index_directory_is_named_as_such() {
     let nowhere = dir.path().join("nowhere");
     let q = dir.path().join("Q.npy");
     write_queries(&q, &[vec![vec![0.25f32; 16]]]);
-    let search = [
-        "search",
-        "--index",
-        nowhere.to_str().unwrap(),
-        "--query-embeddings",
-        q.to_str().unwrap(),
-    ];
+    let search = search_args(&nowhere, &q, &[]);
     let serve = ["serve", "--index", nowhere.to_str().unwrap()];
     for args in [&search[..], &serve[..]] {
         let err = stderr_of(&run_err(args));
@@ -49,13 +45,7 @@ fn an_os_error_is_printed_once() {
     std::fs::write(&file, b"not a directory").unwrap();
     let q = dir.path().join("Q.npy");
     write_queries(&q, &[vec![vec![0.25f32; 16]]]);
-    let err = stderr_of(&run_err(&[
-        "search",
-        "--index",
-        file.to_str().unwrap(),
-        "--query-embeddings",
-        q.to_str().unwrap(),
-    ]));
+    let err = stderr_of(&run_err(&search_args(&file, &q, &[])));
     assert_eq!(err.matches("(os error").count(), 1, "{err}");
     assert!(err.contains("CURRENT: Not a directory (os error"), "{err}");
 }
@@ -67,18 +57,11 @@ fn a_blank_line_in_the_ids_file_is_named() {
     let (e, l, ids) = data.write(dir.path());
     std::fs::write(&ids, "doc-0\ndoc-1\n\ndoc-2\ndoc-3\ndoc-4\n").unwrap();
     let out = dir.path().join("index");
-    let err = stderr_of(&run_err(&[
-        "index",
-        "--embeddings",
-        e.to_str().unwrap(),
-        "--doclens",
-        l.to_str().unwrap(),
-        "--ids",
-        ids.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]));
+    let err = stderr_of(&run_err(&with_npy(
+        &["index"],
+        strs([&e, &l, &ids]),
+        &["--out", out.to_str().unwrap(), "--quiet"],
+    )));
     assert!(err.contains("empty id at line 3"), "{err}");
     assert!(!err.contains("ids for"), "{err}");
 }
@@ -90,15 +73,7 @@ fn ndocs_zero_is_refused_by_search_and_the_server_alike() {
     let index = synthetic_index(dir.path(), &data);
     let q = dir.path().join("Q.npy");
     write_queries(&q, &[data.query(3, 4, 1)]);
-    let err = stderr_of(&run_err(&[
-        "search",
-        "--index",
-        index.to_str().unwrap(),
-        "--query-embeddings",
-        q.to_str().unwrap(),
-        "--ndocs",
-        "0",
-    ]));
+    let err = stderr_of(&run_err(&search_args(&index, &q, &["--ndocs", "0"])));
     let message = "ndocs must be at least 1";
     assert!(err.contains(message), "{err}");
 
@@ -122,11 +97,7 @@ fn embeddings_that_are_not_unit_norm_are_refused_naming_the_row() {
     let out = dir.path().join("index");
     let index_args = with_npy(
         &["index"],
-        [
-            e.to_str().unwrap(),
-            l.to_str().unwrap(),
-            ids.to_str().unwrap(),
-        ],
+        strs([&e, &l, &ids]),
         &["--out", out.to_str().unwrap(), "--quiet"],
     );
     let rows = data.embeddings.len() / 16;

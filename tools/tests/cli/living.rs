@@ -1,6 +1,8 @@
 //! The living index from the command line: add, delete, optimize, stats, verify.
 
-use super::common::{run_err, run_ok, stats, synthetic_index, with_npy, write_queries, Synthetic};
+use super::common::{
+    run_err, run_ok, stats, strs, synthetic_index, with_npy, write_queries, Synthetic,
+};
 
 fn top_id(index: &str, q: &std::path::Path) -> String {
     let (stdout, _) = run_ok(&[
@@ -107,11 +109,7 @@ fn add_hints_at_retraining_past_half_the_embeddings_added() {
         let mut s = Synthetic::new(docs, 32, seed);
         s.ids = (0..docs).map(|d| format!("{name}-{d}")).collect();
         let (e, l, ids) = s.write(&batch);
-        let npy = [
-            e.to_str().unwrap(),
-            l.to_str().unwrap(),
-            ids.to_str().unwrap(),
-        ];
+        let npy = strs([&e, &l, &ids]);
         let (_, stderr) = run_ok(&with_npy(&["add", "--index", idx], npy, &["--quiet"]));
         (stderr, stats(idx)["drift"]["added_share"].as_f64().unwrap())
     };

@@ -2,43 +2,69 @@
 //! ../shared (skipped with a message when absent).
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use tartan_datasets::{evaluate, BeirDataset, Measure, Run};
 
-use super::common::{run_err, run_ok, scifact_subset, shared_dir, stats, with_npy};
+use super::common::{
+    run_err, run_ok, scifact_subset, search_args, search_index_args, shared_dir, stats, strs,
+    with_npy,
+};
 
 fn assert_close(a: f64, b: f64, what: &str) {
     assert!((a - b).abs() < 1e-12, "{what}: report {a} vs datasets {b}");
 }
 
+/// `../shared`, the checkpoint's path and a fresh temporary directory; `None` (the test
+/// skips, saying why) when `../shared` is absent.
+fn real_data(test: &str) -> Option<(PathBuf, String, tempfile::TempDir)> {
+    let shared = shared_dir(test)?;
+    let model = shared.join("models/minilm-colbert-pylate");
+    let model = model.to_str().unwrap().to_owned();
+    Some((shared, model, tempfile::tempdir().unwrap()))
+}
+
+/// `COMMAND INPUT --model MODEL AFTER`: a command that encodes the texts of `input`.
+fn model_args<'a>(
+    command: &'a str,
+    input: &'a Path,
+    model: &'a str,
+    after: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![command, input.to_str().unwrap(), "--model", model];
+    args.extend_from_slice(after);
+    args
+}
+
+/// `eval --dataset DATA --model MODEL --index-dir INDEX --output OUTPUT AFTER`.
+fn eval_args<'a>(
+    (data, model): (&'a Path, &'a str),
+    (index, output): (&'a Path, &'a Path),
+    after: &[&'a str],
+) -> Vec<&'a str> {
+    let [data, index, output] = strs([data, index, output]);
+    let mut args = vec!["eval", "--dataset", data, "--model", model];
+    args.extend(["--index-dir", index, "--output", output]);
+    args.extend_from_slice(after);
+    args
+}
+
 #[test]
 fn eval_search_index_encode_on_scifact_subset() {
-    let Some(shared) = shared_dir("eval_search_index_encode_on_scifact_subset") else {
+    let Some((shared, model, tmp)) = real_data("eval_search_index_encode_on_scifact_subset") else {
         return;
     };
-    let model = shared.join("models/minilm-colbert-pylate");
-    let model = model.to_str().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let model = model.as_str();
     let data = tmp.path().join("scifact-sub");
     scifact_subset(&shared, &data, 8, 30);
     let index = tmp.path().join("index");
     let output = tmp.path().join("out");
-    let eval_args = [
-        "eval",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--model",
-        model,
-        "--index-dir",
-        index.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--compare-exact",
-        "--centroids",
-        "32",
-        "--quiet",
-    ];
-    let (stdout, stderr) = run_ok(&eval_args);
+    let first_eval = eval_args(
+        (&data, model),
+        (&index, &output),
+        &["--compare-exact", "--centroids", "32", "--quiet"],
+    );
+    let (stdout, stderr) = run_ok(&first_eval);
     assert!(stderr.contains("building index"), "{stderr}");
     for needle in [
         "nDCG@10",
@@ -105,21 +131,21 @@ fn eval_search_index_encode_on_scifact_subset() {
     assert!(report["latency_encode"]["p95_ms"].as_f64().unwrap() > 0.0);
 
     // A second run reuses the index.
-    let (_, stderr) = run_ok(&eval_args);
+    let (_, stderr) = run_ok(&first_eval);
     assert!(stderr.contains("reusing index"), "{stderr}");
 
     // `tartan search` with the same k gives the run eval wrote.
-    let (trec, _) = run_ok(&[
-        "search",
-        "--index",
-        index.to_str().unwrap(),
-        "--queries",
-        data.to_str().unwrap(),
-        "--k",
-        "100",
-        "--format",
-        "trec",
-    ]);
+    let (trec, _) = run_ok(&search_index_args(
+        &index,
+        &[
+            "--queries",
+            data.to_str().unwrap(),
+            "--k",
+            "100",
+            "--format",
+            "trec",
+        ],
+    ));
     let plaid_run = std::fs::read_to_string(output.join("run.plaid.trec")).unwrap();
     let first_hits = |text: &str| -> Vec<(String, String)> {
         text.lines()
@@ -137,30 +163,25 @@ fn eval_search_index_encode_on_scifact_subset() {
     );
 
     // --hybrid needs the stored text: an index without it is not reused silently.
-    let mut hybrid_args = eval_args.to_vec();
+    let mut hybrid_args = first_eval.clone();
     hybrid_args.push("--hybrid");
     let out = super::common::run_err(&hybrid_args);
     assert!(String::from_utf8_lossy(&out.stderr).contains("BM25 needs the stored text"));
     // BM25, PLAID and their fusion on a filtered subset, in a fresh index.
     let hybrid_index = tmp.path().join("hybrid-index");
     let hybrid_output = tmp.path().join("hybrid-out");
-    let (stdout, _) = run_ok(&[
-        "eval",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--model",
-        model,
-        "--index-dir",
-        hybrid_index.to_str().unwrap(),
-        "--output",
-        hybrid_output.to_str().unwrap(),
-        "--centroids",
-        "32",
-        "--hybrid",
-        "--filter",
-        r#"{"$text": "cell"}"#,
-        "--quiet",
-    ]);
+    let (stdout, _) = run_ok(&eval_args(
+        (&data, model),
+        (&hybrid_index, &hybrid_output),
+        &[
+            "--centroids",
+            "32",
+            "--hybrid",
+            "--filter",
+            r#"{"$text": "cell"}"#,
+            "--quiet",
+        ],
+    ));
     for row in ["plaid", "bm25", "hybrid"] {
         assert!(
             stdout.lines().any(|l| l.starts_with(row)),
@@ -205,29 +226,24 @@ fn eval_search_index_encode_on_scifact_subset() {
 
     // Index with stored text and kept embeddings; search shows the text.
     let text_index = tmp.path().join("with-text");
-    run_ok(&[
+    run_ok(&model_args(
         "index",
-        tiny.to_str().unwrap(),
-        "--model",
+        &tiny,
         model,
-        "--out",
-        text_index.to_str().unwrap(),
-        "--store-text",
-        "--keep-embeddings",
-        "--centroids",
-        "8",
-        "--quiet",
-    ]);
-    let (json_out, _) = run_ok(&[
-        "search",
-        "--index",
-        text_index.to_str().unwrap(),
-        "--format",
-        "json",
-        "--k",
-        "3",
-        query,
-    ]);
+        &[
+            "--out",
+            text_index.to_str().unwrap(),
+            "--store-text",
+            "--keep-embeddings",
+            "--centroids",
+            "8",
+            "--quiet",
+        ],
+    ));
+    let (json_out, _) = run_ok(&search_index_args(
+        &text_index,
+        &["--format", "json", "--k", "3", query],
+    ));
     let v: serde_json::Value = serde_json::from_str(json_out.lines().next().unwrap()).unwrap();
     assert!(!v["results"].as_array().unwrap().is_empty(), "{v}");
     assert!(v["results"][0]["text"].as_str().unwrap().len() > 20, "{v}");
@@ -236,15 +252,7 @@ fn eval_search_index_encode_on_scifact_subset() {
 
     // The corpus's metadata filters; BM25 and hybrid search read the stored text.
     let json_hits = |extra: &[&str]| -> Vec<serde_json::Value> {
-        let mut args = vec![
-            "search",
-            "--index",
-            text_index.to_str().unwrap(),
-            "--format",
-            "json",
-            "--k",
-            "10",
-        ];
+        let mut args = search_index_args(&text_index, &["--format", "json", "--k", "10"]);
         args.extend_from_slice(extra);
         args.push(query);
         let (out, _) = run_ok(&args);
@@ -297,34 +305,27 @@ fn eval_search_index_encode_on_scifact_subset() {
     let ids = tmp.path().join("ids.txt");
     run_ok(&with_npy(
         &["encode", tiny.to_str().unwrap(), "--model", model],
-        [
-            e.to_str().unwrap(),
-            l.to_str().unwrap(),
-            ids.to_str().unwrap(),
-        ],
+        strs([&e, &l, &ids]),
         &["--quiet"],
     ));
     let queries_txt = tmp.path().join("q.txt");
     std::fs::write(&queries_txt, format!("{query}\n")).unwrap();
     let q = tmp.path().join("Q.npy");
-    run_ok(&[
+    run_ok(&model_args(
         "encode",
-        queries_txt.to_str().unwrap(),
-        "--model",
+        &queries_txt,
         model,
-        "--as-queries",
-        "--embeddings",
-        q.to_str().unwrap(),
-        "--quiet",
-    ]);
+        &[
+            "--as-queries",
+            "--embeddings",
+            q.to_str().unwrap(),
+            "--quiet",
+        ],
+    ));
     let npy_index = tmp.path().join("from-npy");
     run_ok(&with_npy(
         &["index"],
-        [
-            e.to_str().unwrap(),
-            l.to_str().unwrap(),
-            ids.to_str().unwrap(),
-        ],
+        strs([&e, &l, &ids]),
         &[
             "--out",
             npy_index.to_str().unwrap(),
@@ -348,29 +349,15 @@ fn eval_search_index_encode_on_scifact_subset() {
             })
             .collect()
     };
-    let (from_npy, _) = run_ok(&[
-        "search",
-        "--index",
-        npy_index.to_str().unwrap(),
-        "--query-embeddings",
-        q.to_str().unwrap(),
-        "--exact",
-        "--k",
-        "5",
-        "--format",
-        "json",
-    ]);
-    let (from_text, _) = run_ok(&[
-        "search",
-        "--index",
-        text_index.to_str().unwrap(),
-        "--exact",
-        "--k",
-        "5",
-        "--format",
-        "json",
-        query,
-    ]);
+    let (from_npy, _) = run_ok(&search_args(
+        &npy_index,
+        &q,
+        &["--exact", "--k", "5", "--format", "json"],
+    ));
+    let (from_text, _) = run_ok(&search_index_args(
+        &text_index,
+        &["--exact", "--k", "5", "--format", "json", query],
+    ));
     assert_eq!(ranking(&from_npy).len(), 5);
     assert_eq!(ranking(&from_npy), ranking(&from_text));
 }
@@ -388,31 +375,23 @@ fn eval_search_index_encode_on_scifact_subset() {
 /// docs/benchmarks.md, "Search settings".)
 #[test]
 fn plaid_keeps_the_codec_ceiling_on_real_scifact_tokens() {
-    let Some(shared) = shared_dir("plaid_keeps_the_codec_ceiling_on_real_scifact_tokens") else {
+    let Some((shared, model, tmp)) =
+        real_data("plaid_keeps_the_codec_ceiling_on_real_scifact_tokens")
+    else {
         return;
     };
-    let model = shared.join("models/minilm-colbert-pylate");
-    let tmp = tempfile::tempdir().unwrap();
+    let model = model.as_str();
     let data = tmp.path().join("scifact-sub");
     scifact_subset(&shared, &data, 100, 400);
     // At both default settings, k = 100 and k = 10 (the second run reuses the index).
     for (k, ndocs) in [(100, 3072), (10, 512)] {
         let output = tmp.path().join(format!("out-k{k}"));
-        let (stdout, _) = run_ok(&[
-            "eval",
-            "--dataset",
-            data.to_str().unwrap(),
-            "--model",
-            model.to_str().unwrap(),
-            "--index-dir",
-            tmp.path().join("index").to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--compare-exact",
-            "--k",
-            &k.to_string(),
-            "--quiet",
-        ]);
+        let k_arg = k.to_string();
+        let (stdout, _) = run_ok(&eval_args(
+            (&data, model),
+            (&tmp.path().join("index"), &output),
+            &["--compare-exact", "--k", &k_arg, "--quiet"],
+        ));
         eprintln!("{stdout}");
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(output.join("report.json")).unwrap())
@@ -446,12 +425,10 @@ fn plaid_keeps_the_codec_ceiling_on_real_scifact_tokens() {
 
 #[test]
 fn optimize_retrains_from_stored_texts() {
-    let Some(shared) = shared_dir("optimize_retrains_from_stored_texts") else {
+    let Some((shared, model, tmp)) = real_data("optimize_retrains_from_stored_texts") else {
         return;
     };
-    let model = shared.join("models/minilm-colbert-pylate");
-    let model = model.to_str().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let model = model.as_str();
     let corpus = std::fs::read_to_string(shared.join("datasets/scifact/corpus.jsonl")).unwrap();
     let lines: Vec<&str> = corpus.lines().take(90).collect();
     let first = tmp.path().join("first.jsonl");
@@ -464,17 +441,12 @@ fn optimize_retrains_from_stored_texts() {
     let build = |name: &str, store_text: bool| {
         let idx = tmp.path().join(name);
         let idx = idx.to_str().unwrap().to_owned();
-        let mut args = vec![
+        let mut args = model_args(
             "index",
-            first.to_str().unwrap(),
-            "--model",
+            &first,
             model,
-            "--out",
-            &idx,
-            "--centroids",
-            "16",
-            "--quiet",
-        ];
+            &["--out", &idx, "--centroids", "16", "--quiet"],
+        );
         if store_text {
             args.push("--store-text");
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::common::{run_ok, synthetic_index, tartan, with_npy, Synthetic};
+use super::common::{run_ok, strs, synthetic_index, tartan, with_npy, Synthetic};
 use super::server::{http, post, start_with};
 
 fn stats(addr: SocketAddr) -> Value {
@@ -67,11 +67,7 @@ fn a_read_only_server_follows_commits_and_refuses_writes() {
     let idx = index.to_str().unwrap();
     run_ok(&with_npy(
         &["add", "--index", idx],
-        [
-            e.to_str().unwrap(),
-            l.to_str().unwrap(),
-            ids.to_str().unwrap(),
-        ],
+        strs([&e, &l, &ids]),
         &["--quiet"],
     ));
     wait_generation(addr, 2);
