@@ -64,7 +64,7 @@ pub use error::{EngineError, Result};
 pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 pub use index::Index;
 pub use search::{
-    dot, force_final_stage, maxsim, query_centroid_scores, recall, FinalStage, SearchHit,
+    dot, force_final_stage, maxsim, query_centroid_scores, recall, FinalStage, Scoring, SearchHit,
     SearchParams, Searcher, DIRECT_SCORING_MAX_EMBEDDINGS,
 };
 pub use shards::{merge_top_k, ShardHit, ShardSet};

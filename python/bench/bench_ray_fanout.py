@@ -9,7 +9,9 @@ queries, one at a time, three ways:
 2. ``tartan.ShardSet(shards).search`` in this process (every shard searched in
    parallel, top-k merged);
 3. ``POST /search`` with the query embeddings to ``tartan.ray.serve_sharded`` on a
-   local Ray cluster (the ingress fans out to one deployment a shard and merges).
+   local Ray cluster (the ingress fans out to one deployment a shard and merges);
+4. ``GET /health`` on the same application: HTTP, Serve's proxy and the ingress
+   alone, without the fan-out.
 
 The Ray figure minus the in-process one is the fan-out overhead: HTTP, JSON, Ray's
 routing and object transfer. Use a release build (``maturin develop --release``)::
@@ -79,7 +81,7 @@ def main() -> None:
     ids = [f"d{i}" for i in range(len(docs))]
     root = tempfile.mkdtemp(prefix="tartan-fanout-")
     codec = f"{root}/codec"
-    tartan.train_codec(np.concatenate(docs), codec, corpus_embeddings=len(docs) * args.tokens)
+    tartan.train_codec(np.concatenate(docs), codec, shard_embeddings=len(docs) * args.tokens // args.shards)
     paths = []
     for s in range(args.shards):
         part = [i for i in range(len(docs)) if tray.shard_of(ids[i], args.shards) == s]
@@ -112,13 +114,15 @@ def main() -> None:
         over_ray(q)
     figures = {}
     # Alternate rounds so that machine noise falls on every method alike.
-    rounds = {"one_shard": [], "shard_set": [], "ray_serve": []}
+    rounds = {"one_shard": [], "shard_set": [], "ray_serve": [], "http_health": []}
+    health = f"http://127.0.0.1:{port}/health"
     chunk = max(1, len(single) // 5)
     for start in range(0, len(single), chunk):
         part = single[start : start + chunk]
         rounds["one_shard"] += timed(lambda q: one.search(q, k=args.k), part)
         rounds["shard_set"] += timed(lambda q: shards.search(q, k=args.k), part)
         rounds["ray_serve"] += timed(over_ray, part)
+        rounds["http_health"] += timed(lambda q: session.get(health, timeout=30).raise_for_status(), part)
     for name, ms in rounds.items():
         figures[name] = percentiles(ms)
         p = figures[name]

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 use tartan_engine::metadata::{Filter, RoaringBitmap};
 use tartan_engine::{
-    BuildConfig, CodecKind, CommitReport, Index, IndexBuilder, IndexWriter, SearchHit,
+    BuildConfig, CodecKind, CommitReport, Index, IndexBuilder, IndexWriter, Scoring, SearchHit,
     SearchParams, StoredFields,
 };
 
@@ -356,6 +356,9 @@ impl PyIndex {
     /// ids : list[str] | None
     ///     Only these documents (ids the index does not hold are ignored); with
     ///     ``filter``, the documents in both.
+    /// exhaustive : bool
+    ///     Score every document over its decompressed embeddings instead of PLAID: the
+    ///     codec's own exact ranking (its ceiling); slow.
     ///
     /// Returns
     /// -------
@@ -373,7 +376,7 @@ impl PyIndex {
     ///     nprobe or ndocs below 1.
     /// tartan.IndexError
     ///     ``exact=True`` on an index without kept embeddings.
-    #[pyo3(signature = (queries, k = 10, *, nprobe = None, ndocs = None, threshold = None, exact = false, filter = None, ids = None))]
+    #[pyo3(signature = (queries, k = 10, *, nprobe = None, ndocs = None, threshold = None, exact = false, filter = None, ids = None, exhaustive = false))]
     #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
     fn search(
         &self,
@@ -386,7 +389,9 @@ impl PyIndex {
         exact: bool,
         filter: Option<&Bound<'_, PyAny>>,
         ids: Option<Vec<String>>,
+        exhaustive: bool,
     ) -> PyResult<SearchResults> {
+        let scoring = scoring(exact, exhaustive)?;
         let filter = filter.map(parse_filter).transpose()?;
         let params = search_params(k, nprobe, ndocs, threshold)?;
         let k = params.k;
@@ -407,7 +412,7 @@ impl PyIndex {
                 }
                 (None, Some(ids)) => Some(ids),
             };
-            search_all(index, &slices, &params, exact, allowed.as_ref()).map_err(errors::engine)
+            search_all(index, &slices, &params, scoring, allowed.as_ref()).map_err(errors::engine)
         })?;
         SearchResults::new(py, index, &hits, k)
     }
@@ -751,23 +756,28 @@ fn stored_fields(
         .collect())
 }
 
-/// PLAID (or exact) search of every query (within `allowed` when given); several run
-/// in parallel.
+/// Every query searched by `scoring` (within `allowed` when given); several run in
+/// parallel.
 pub(crate) fn search_all(
     index: &Index,
     queries: &[&[f32]],
     params: &SearchParams,
-    exact: bool,
+    scoring: Scoring,
     allowed: Option<&RoaringBitmap>,
 ) -> tartan_engine::Result<Vec<Vec<SearchHit>>> {
-    let one = |q: &[f32]| match (exact, allowed) {
-        (true, None) => index.search_exact(q, params.k),
-        (true, Some(a)) => index.search_exact_within(q, params.k, a),
-        (false, None) => index.search(q, params),
-        (false, Some(a)) => index.search_within(q, params, a),
-    };
+    let one = |q: &[f32]| index.search_by(q, params, scoring, allowed);
     if queries.len() == 1 {
         return Ok(vec![one(queries[0])?]);
     }
     queries.par_iter().map(|q| one(q)).collect()
+}
+
+/// The scoring ``search``'s ``exact`` and ``exhaustive`` keywords ask for.
+pub(crate) fn scoring(exact: bool, exhaustive: bool) -> PyResult<Scoring> {
+    match (exact, exhaustive) {
+        (true, true) => Err(PyValueError::new_err("give exact or exhaustive, not both")),
+        (true, false) => Ok(Scoring::Exact),
+        (false, true) => Ok(Scoring::Exhaustive),
+        (false, false) => Ok(Scoring::Plaid),
+    }
 }

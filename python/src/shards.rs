@@ -12,7 +12,7 @@ use tartan_engine::{num_centroids_for, train_codec as engine_train, ShardHit, Sh
 
 use crate::arrays::{Documents, Floats, Queries};
 use crate::errors::{self, detached};
-use crate::index::{parse_filter, positive, search_all, search_params, Training};
+use crate::index::{parse_filter, positive, scoring, search_all, search_params, Training};
 use crate::progress::Bars;
 use crate::results::SearchResults;
 
@@ -29,10 +29,11 @@ use crate::results::SearchResults;
 ///     The codec directory to create (written beside its place, renamed in last).
 /// nbits, codec, num_centroids, seed
 ///     As ``Index.build``'s (defaults 2, ``"product"``, by size, 42).
-/// corpus_embeddings : int | None
-///     Embeddings of the whole corpus the codec will serve: the default centroid count
-///     follows it (``2**floor(log2(16 * sqrt(corpus_embeddings)))``, capped by what
-///     the sample can train) rather than the sample's size.
+/// shard_embeddings : int | None
+///     Embeddings one index built with the codec will hold (a shard): the default
+///     centroid count follows it (``2**floor(log2(16 * sqrt(shard_embeddings)))``, the
+///     count an index of that size gets, capped by what the sample can train) rather
+///     than the sample's size.
 /// overwrite : bool
 ///     Replace an existing codec directory at ``path``.
 /// progress : bool
@@ -59,7 +60,7 @@ use crate::results::SearchResults;
     codec = None,
     num_centroids = None,
     seed = None,
-    corpus_embeddings = None,
+    shard_embeddings = None,
     overwrite = false,
     progress = false,
 ))]
@@ -72,13 +73,13 @@ pub(crate) fn train_codec<'py>(
     codec: Option<&str>,
     num_centroids: Option<i64>,
     seed: Option<u64>,
-    corpus_embeddings: Option<i64>,
+    shard_embeddings: Option<i64>,
     overwrite: bool,
     progress: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if num_centroids.is_some() && corpus_embeddings.is_some() {
+    if num_centroids.is_some() && shard_embeddings.is_some() {
         return Err(PyValueError::new_err(
-            "give num_centroids or corpus_embeddings, not both",
+            "give num_centroids or shard_embeddings, not both",
         ));
     }
     let training = Training {
@@ -105,8 +106,8 @@ pub(crate) fn train_codec<'py>(
                 }
             }
         };
-    if let Some(n) = corpus_embeddings {
-        let n = positive("corpus_embeddings", n)?;
+    if let Some(n) = shard_embeddings {
+        let n = positive("shard_embeddings", n)?;
         config.num_centroids = Some(num_centroids_for(n, rows.len() / dim.max(1)));
     }
     let report = detached(py, || {
@@ -160,7 +161,7 @@ impl PyShardSet {
     ///     As ``Index.search``'s, with ``.docs`` the ordinal within the hit's shard and
     ///     ``.shards`` (int64 ``[n, k]``, ``-1`` past a query's last hit) the shard,
     ///     an index into ``paths``.
-    #[pyo3(signature = (queries, k = 10, *, nprobe = None, ndocs = None, threshold = None, exact = false, filter = None))]
+    #[pyo3(signature = (queries, k = 10, *, nprobe = None, ndocs = None, threshold = None, exact = false, filter = None, exhaustive = false))]
     #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
     fn search(
         &self,
@@ -172,7 +173,9 @@ impl PyShardSet {
         threshold: Option<f32>,
         exact: bool,
         filter: Option<&Bound<'_, PyAny>>,
+        exhaustive: bool,
     ) -> PyResult<SearchResults> {
+        let scoring = scoring(exact, exhaustive)?;
         let filter = filter.map(parse_filter).transpose()?;
         let params = search_params(k, nprobe, ndocs, threshold)?;
         let queries = Queries::extract(queries, self.inner.dim())?;
@@ -189,7 +192,7 @@ impl PyShardSet {
                 .par_iter()
                 .map(|q| {
                     set.search_with(params.k, |shard, index| {
-                        search_all(index, &[q], &params, exact, allowed[shard].as_ref())
+                        search_all(index, &[q], &params, scoring, allowed[shard].as_ref())
                             .map(|mut lists| lists.remove(0))
                     })
                 })

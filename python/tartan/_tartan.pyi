@@ -86,6 +86,7 @@ class Index:
         exact: bool = False,
         filter: Optional[Union[str, Dict[str, Any]]] = None,
         ids: Optional[Sequence[str]] = None,
+        exhaustive: bool = False,
     ) -> SearchResults:
         """The top ``k`` documents of each query by MaxSim (PLAID, or exact)."""
     def __len__(self) -> int: ...
@@ -136,6 +137,7 @@ class ShardSet:
         threshold: Optional[float] = None,
         exact: bool = False,
         filter: Optional[Union[str, Dict[str, Any]]] = None,
+        exhaustive: bool = False,
     ) -> SearchResults:
         """Every shard searched (in parallel), hits merged: ``results.shards`` names each hit's shard."""
     @property
@@ -152,7 +154,7 @@ def train_codec(
     codec: Optional[str] = None,
     num_centroids: Optional[int] = None,
     seed: Optional[int] = None,
-    corpus_embeddings: Optional[int] = None,
+    shard_embeddings: Optional[int] = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> Dict[str, Any]:

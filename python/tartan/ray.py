@@ -223,8 +223,9 @@ def build_sharded(
         embeddings = np.concatenate(
             [np.frombuffer(r["embedding"], dtype=np.float32).reshape(int(r["tokens"]), dim) for r in rows]
         )
-        estimate = int(embeddings.shape[0] * total / max(1, len(rows)))
-        tartan.train_codec(embeddings, codec_dir, nbits=nbits, seed=seed, corpus_embeddings=max(1, estimate))
+        # Centroids sized for one shard (about corpus / num_shards embeddings).
+        per_shard = int(embeddings.shape[0] * total / max(1, len(rows)) / num_shards)
+        tartan.train_codec(embeddings, codec_dir, nbits=nbits, seed=seed, shard_embeddings=max(1, per_shard))
     dim = json.loads((codec_dir / "codec.json").read_text())["dim"]
 
     done = {s for s in range(num_shards) if _is_complete(out / _shard_name(s))}

@@ -37,9 +37,8 @@ def test_exhaustive_merge_equals_the_single_index(sharded) -> None:
     shards = tartan.ShardSet(paths)
     assert len(shards) == len(docs) and shards.dim == single.dim
     assert [pathlib.Path(p) for p in shards.paths] == paths
-    everything = dict(nprobe=10_000, ndocs=100_000, threshold=-1000.0)
-    want = single.search(queries, k=10, **everything)
-    got = shards.search(queries, k=10, **everything)
+    want = single.search(queries, k=10, exhaustive=True)
+    got = shards.search(queries, k=10, exhaustive=True)
     assert got.ids == want.ids
     np.testing.assert_array_equal(got.scores, want.scores)
     assert want.shards is None
@@ -54,6 +53,14 @@ def test_exhaustive_merge_equals_the_single_index(sharded) -> None:
     assert recall(shards.search(queries, k=10)) >= recall(single.search(queries, k=10))
 
 
+def test_exact_and_exhaustive_are_exclusive(sharded) -> None:
+    _, _, queries, _, single, paths = sharded
+    with pytest.raises(ValueError, match="not both"):
+        single.search(queries, exact=True, exhaustive=True)
+    with pytest.raises(ValueError, match="not both"):
+        tartan.ShardSet(paths).search(queries, exact=True, exhaustive=True)
+
+
 def test_training_options_beside_a_codec_dir_are_refused(sharded) -> None:
     root, docs, _, ids, _, _ = sharded
     with pytest.raises(ValueError, match="codec_dir names one already trained"):
@@ -63,7 +70,7 @@ def test_training_options_beside_a_codec_dir_are_refused(sharded) -> None:
     with pytest.raises(FileExistsError):
         tartan.train_codec(np.concatenate(docs[:20]), root / "codec")
     with pytest.raises(ValueError, match="not both"):
-        tartan.train_codec(np.concatenate(docs[:20]), root / "z", num_centroids=8, corpus_embeddings=10**6)
+        tartan.train_codec(np.concatenate(docs[:20]), root / "z", num_centroids=8, shard_embeddings=10**6)
     with pytest.raises(ValueError, match="norm"):
         tartan.train_codec(np.ones((50, 8), dtype=np.float32), root / "w")
 

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use serde::Deserialize;
 use tartan_engine::metadata::{reciprocal_rank_fusion, Filter, RoaringBitmap, DEFAULT_RRF_K};
-use tartan_engine::{Index, SearchHit, SearchParams};
+use tartan_engine::{Index, Scoring, SearchHit, SearchParams};
 
 /// Which ranking answers a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
@@ -49,8 +49,8 @@ pub struct Retrieval<'a> {
     pub mode: Mode,
     /// PLAID's parameters (`k` is the number of hits).
     pub params: &'a SearchParams,
-    /// Exact MaxSim instead of PLAID (kept embeddings).
-    pub exact: bool,
+    /// PLAID, exact MaxSim (kept embeddings) or every document over the codec.
+    pub scoring: Scoring,
     /// The documents a filter allows (None: all).
     pub allowed: Option<&'a RoaringBitmap>,
     /// The rank-fusion constant.
@@ -102,17 +102,13 @@ impl Retrieval<'_> {
         query: &[f32],
         params: &SearchParams,
     ) -> Result<Vec<SearchHit>> {
-        let hits = match (self.exact, self.allowed) {
-            (true, Some(allowed)) => index.search_exact_within(query, params.k, allowed),
-            (true, None) => index.search_exact(query, params.k),
-            (false, Some(allowed)) => index.search_within(query, params, allowed),
-            (false, None) => index.search(query, params),
-        };
-        hits.context(if self.exact {
-            "exact search failed"
-        } else {
-            "search failed"
-        })
+        index
+            .search_by(query, params, self.scoring, self.allowed)
+            .context(match self.scoring {
+                Scoring::Plaid => "search failed",
+                Scoring::Exact => "exact search failed",
+                Scoring::Exhaustive => "exhaustive search failed",
+            })
     }
 }
 

@@ -91,13 +91,15 @@ pub fn train_codec(
     train_codec_inner(embeddings, dim, out_dir, config, progress, Instant::now())
 }
 
-/// The centroid count for a codec trained on `sample_embeddings` that will serve a
-/// corpus of `corpus_embeddings`: the corpus's default
+/// The centroid count for a codec trained on `sample_embeddings` for indexes (shards)
+/// of about `shard_embeddings` each: the default of one such index
 /// ([`tartan_quantize::default_num_centroids`]), capped by the embeddings the sample
-/// leaves k-means (a tenth at most is held out for the codec).
-pub fn num_centroids_for(corpus_embeddings: usize, sample_embeddings: usize) -> usize {
+/// leaves k-means (a tenth at most is held out for the codec). Sized by the shard, not
+/// the whole corpus: each shard searches its own posting lists, so its cost follows
+/// its own size, as a separately built index's would.
+pub fn num_centroids_for(shard_embeddings: usize, sample_embeddings: usize) -> usize {
     let held_out = (sample_embeddings / 10).min(BuildConfig::default().codec_training_points);
-    tartan_quantize::default_num_centroids(corpus_embeddings)
+    tartan_quantize::default_num_centroids(shard_embeddings)
         .min(sample_embeddings - held_out)
         .max(1)
 }

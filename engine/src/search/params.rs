@@ -113,6 +113,20 @@ impl Default for SearchParams {
     }
 }
 
+/// How a search scores documents ([`crate::Index::search_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scoring {
+    /// PLAID: candidates from the centroids, pruned, the shortlist scored over the codec.
+    #[default]
+    Plaid,
+    /// Brute-force MaxSim over the kept uncompressed embeddings (an index built with
+    /// `keep_embeddings`): the exact ranking.
+    Exact,
+    /// MaxSim over every document's decompressed embeddings: the codec's own exact
+    /// ranking (its ceiling), slow.
+    Exhaustive,
+}
+
 /// One search result: a document number (see `Index::doc_id`) and its score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchHit {

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use super::params::{SearchHit, SearchParams};
+use super::params::{Scoring, SearchHit, SearchParams};
 use super::plaid::Scratch;
 use crate::error::Result;
 use crate::index::Index;
@@ -153,6 +153,25 @@ impl Index {
             Ok(mut scratch) => direct(&mut scratch),
             Err(_) => direct(&mut Scratch::default()),
         })
+    }
+
+    /// One search by `scoring`, restricted to `allowed` when given: the one dispatch
+    /// the CLI, the server, Python and [`crate::ShardSet`] share.
+    pub fn search_by(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        scoring: Scoring,
+        allowed: Option<&RoaringBitmap>,
+    ) -> Result<Vec<SearchHit>> {
+        match (scoring, allowed) {
+            (Scoring::Plaid, None) => self.search(query, params),
+            (Scoring::Plaid, Some(a)) => self.search_within(query, params, a),
+            (Scoring::Exact, None) => self.search_exact(query, params.k),
+            (Scoring::Exact, Some(a)) => self.search_exact_within(query, params.k, a),
+            (Scoring::Exhaustive, None) => self.search_exhaustive(query, params.k),
+            (Scoring::Exhaustive, Some(a)) => self.search_exhaustive_within(query, params.k, a),
+        }
     }
 
     /// [`Index::search`] for many queries, spread over rayon's threads.

@@ -290,7 +290,7 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
             let retrieval = crate::retrieval::Retrieval {
                 mode,
                 params: &params,
-                exact: false,
+                scoring: tartan_engine::Scoring::Plaid,
                 allowed: allowed.as_ref(),
                 rrf_k: args.rrf_k.unwrap_or(crate::retrieval::RRF_K),
             };

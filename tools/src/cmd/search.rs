@@ -8,7 +8,7 @@ use anyhow::{ensure, Context, Result};
 use clap::Args;
 use tartan_engine::format::npy_input::NpyInput;
 use tartan_engine::metadata::Filter;
-use tartan_engine::{merge_top_k, Index, SearchHit, SearchParams, ShardHit, ShardSet};
+use tartan_engine::{merge_top_k, Index, Scoring, SearchHit, SearchParams, ShardHit, ShardSet};
 
 use crate::args::{EncoderArgs, SearchParamArgs};
 use crate::corpus::{read_queries, TextItem};
@@ -28,7 +28,9 @@ use crate::{model, Globals};
 /// per query: {"query": i, "results": [{"id": ..., "score": ...}, ...]}.
 ///
 /// PLAID search by default (--nprobe, --threshold, --ndocs tune it); --exact scores
-/// every document by brute-force MaxSim (needs an index built with --keep-embeddings).
+/// every document by brute-force MaxSim (needs an index built with --keep-embeddings);
+/// --exhaustive scores every document over its decompressed embeddings (the codec's
+/// ceiling).
 ///
 /// --filter '{"year": {"$gte": 2020}, "source": {"$in": ["pubmed", "arxiv"]}}' searches
 /// only the documents whose metadata matches (MongoDB-style operators: $eq $ne $gt
@@ -63,6 +65,10 @@ pub struct SearchArgs {
     /// Brute-force MaxSim over the kept embeddings instead of PLAID.
     #[arg(long)]
     pub exact: bool,
+    /// MaxSim over every document's decompressed embeddings instead of PLAID: the
+    /// codec's own exact ranking (its ceiling); slow.
+    #[arg(long, conflicts_with_all = ["exact", "lexical", "hybrid"])]
+    pub exhaustive: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -125,9 +131,16 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
         .map(|index| retrieval::allowed(index, args.filter.as_ref()))
         .collect::<Result<Vec<_>>>()?;
     let rrf_k = args.rrf_k.unwrap_or(retrieval::RRF_K);
+    let scoring = if args.exact {
+        Scoring::Exact
+    } else if args.exhaustive {
+        Scoring::Exhaustive
+    } else {
+        Scoring::Plaid
+    };
     let hits: Vec<Vec<ShardHit>> =
         if set.shards().len() == 1 && mode == Mode::Semantic && allowed[0].is_none() {
-            run_searches(&set.shards()[0], &queries, &params, args.exact)?
+            run_searches(&set.shards()[0], &queries, &params, scoring)?
                 .into_iter()
                 .map(|hits| merge_top_k(&[hits], k))
                 .collect()
@@ -143,7 +156,7 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
                         let retrieval = Retrieval {
                             mode,
                             params: &params,
-                            exact: args.exact,
+                            scoring,
                             allowed: allowed[shard].as_ref(),
                             rrf_k,
                         };
@@ -264,26 +277,19 @@ pub fn open_index(dir: &Path) -> Result<Index> {
     Index::open(dir).with_context(|| format!("cannot open index {}", dir.display()))
 }
 
-/// PLAID or exact search of every query (in parallel for several).
+/// Every query searched by `scoring` (in parallel for several).
 pub fn run_searches(
     index: &Index,
     queries: &[Vec<f32>],
     params: &SearchParams,
-    exact: bool,
+    scoring: Scoring,
 ) -> Result<Vec<Vec<SearchHit>>> {
-    if exact {
-        use rayon::prelude::*;
-        queries
-            .par_iter()
-            .map(|q| {
-                index
-                    .search_exact(q, params.k)
-                    .context("exact search failed")
-            })
-            .collect()
-    } else {
-        index.search_batch(queries, params).context("search failed")
-    }
+    use rayon::prelude::*;
+    queries
+        .par_iter()
+        .map(|q| index.search_by(q, params, scoring, None))
+        .collect::<tartan_engine::Result<Vec<_>>>()
+        .context("search failed")
 }
 
 /// Merged hits of several shards with external ids (and stored texts, `with_text`).

@@ -18,8 +18,9 @@ use crate::Globals;
 /// `tartan train --embeddings SAMPLE.npy --out CODEC_DIR`, with SAMPLE float32
 /// [n, dim] token embeddings (L2-normalised): a sample of the corpus is enough, as a
 /// build samples anyway. --doclens L.npy, when given, must sum to n (a check that the
-/// sample is whole documents). --corpus-embeddings N sizes the default centroid
-/// count for the whole corpus (2^floor(log2(16 * sqrt(N)))) rather than the sample.
+/// sample is whole documents). --shard-embeddings N sizes the default centroid
+/// count for the indexes built with it (2^floor(log2(16 * sqrt(N))), the count an index
+/// of N embeddings gets) rather than for the sample.
 ///
 /// Then `tartan index --embeddings E_i.npy --doclens L_i.npy --codec CODEC_DIR --out
 /// shard_i` quantises each shard with these centroids and this codec, so the shards'
@@ -40,10 +41,10 @@ pub struct TrainArgs {
     /// Replace an existing codec directory at --out.
     #[arg(long)]
     pub force: bool,
-    /// Embeddings of the whole corpus the codec will serve (sizes the default
-    /// centroid count; default: the sample's).
+    /// Embeddings one index built with the codec will hold (a shard): sizes the default
+    /// centroid count (default: the sample's size).
     #[arg(long, value_name = "N", conflicts_with = "centroids")]
-    pub corpus_embeddings: Option<usize>,
+    pub shard_embeddings: Option<usize>,
     /// Bits per dimension of the residual codes (1, 2 or 4).
     #[arg(long, default_value_t = 2, value_parser = crate::args::parse_nbits)]
     pub nbits: u8,
@@ -71,7 +72,7 @@ pub fn run(args: TrainArgs, globals: Globals) -> Result<()> {
             args.embeddings.display()
         );
     }
-    let num_centroids = match (args.centroids, args.corpus_embeddings) {
+    let num_centroids = match (args.centroids, args.shard_embeddings) {
         (Some(k), _) => Some(k),
         (None, Some(n)) => {
             let k = num_centroids_for(n, rows);

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tartan_engine::SearchParams;
+use tartan_engine::{Scoring, SearchParams};
 
 use super::{ApiError, AppState};
 use crate::results::QueryResults;
@@ -243,7 +243,11 @@ fn execute(state: &AppState, work: Work, plan: &Plan) -> Result<Vec<QueryResults
         let retrieval = Retrieval {
             mode: plan.mode,
             params,
-            exact,
+            scoring: if exact {
+                Scoring::Exact
+            } else {
+                Scoring::Plaid
+            },
             allowed: allowed.as_ref(),
             rrf_k: plan.rrf_k,
         };
