@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
@@ -92,14 +92,44 @@ fn commit_dict<'py>(py: Python<'py>, r: &CommitReport) -> PyResult<Bound<'py, Py
 
 /// A positive integer argument.
 /// The training options of ``Index.build`` and ``train_codec`` (None: the default).
-pub(crate) struct Training<'a> {
+#[derive(Default)]
+pub(crate) struct Training {
     pub nbits: Option<u8>,
-    pub codec: Option<&'a str>,
+    pub codec: Option<String>,
     pub num_centroids: Option<i64>,
     pub seed: Option<u64>,
 }
 
-impl Training<'_> {
+impl Training {
+    /// The training options among keyword arguments (``nbits``, ``codec``,
+    /// ``num_centroids``, ``seed``); another keyword raises ``TypeError``.
+    pub(crate) fn from_kwargs(
+        function: &str,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Training> {
+        let mut training = Training::default();
+        for (key, value) in kwargs.into_iter().flat_map(|d| d.iter()) {
+            let key: String = key.extract()?;
+            if value.is_none() {
+                continue;
+            }
+            let typed =
+                |e: PyErr| PyTypeError::new_err(format!("{function}() argument '{key}': {e}"));
+            match key.as_str() {
+                "nbits" => training.nbits = Some(value.extract().map_err(typed)?),
+                "codec" => training.codec = Some(value.extract().map_err(typed)?),
+                "num_centroids" => training.num_centroids = Some(value.extract().map_err(typed)?),
+                "seed" => training.seed = Some(value.extract().map_err(typed)?),
+                _ => {
+                    return Err(PyTypeError::new_err(format!(
+                        "{function}() got an unexpected keyword argument '{key}'"
+                    )))
+                }
+            }
+        }
+        Ok(training)
+    }
+
     /// The build configuration these options give; with `codec_dir` (a trained codec),
     /// none may be given.
     pub(crate) fn config(&self, codec_dir: Option<PathBuf>) -> PyResult<BuildConfig> {
@@ -113,7 +143,7 @@ impl Training<'_> {
             ));
         }
         let nbits = self.nbits.unwrap_or(2);
-        let codec = match self.codec.unwrap_or("product") {
+        let codec = match self.codec.as_deref().unwrap_or("product") {
             "product" => CodecKind::Product { nbits },
             "scalar" => CodecKind::Scalar { nbits },
             other => {
@@ -136,24 +166,58 @@ impl Training<'_> {
     }
 }
 
-/// PLAID's parameters: the defaults for `k`, overridden by those given.
-pub(crate) fn search_params(
-    k: i64,
-    nprobe: Option<i64>,
-    ndocs: Option<i64>,
-    threshold: Option<f32>,
-) -> PyResult<SearchParams> {
-    let mut params = SearchParams::for_k(positive("k", k)?);
-    if let Some(n) = nprobe {
-        params.nprobe = positive("nprobe", n)?;
+/// The keyword arguments ``Index.search`` and ``ShardSet.search`` share, parsed in one
+/// place: ``nprobe``, ``ndocs``, ``threshold``, ``exact``, ``exhaustive``, ``filter``.
+pub(crate) struct SearchOptions {
+    /// PLAID's parameters: the defaults for `k`, overridden by those given.
+    pub params: SearchParams,
+    /// PLAID, exact or exhaustive.
+    pub scoring: Scoring,
+    /// The metadata filter.
+    pub filter: Option<Filter>,
+}
+
+impl SearchOptions {
+    /// Parses `k` and the keyword arguments; an unknown keyword raises ``TypeError``
+    /// (as Python does for a function without it), a bad value ``ValueError``.
+    pub(crate) fn parse(k: i64, options: Option<&Bound<'_, PyDict>>) -> PyResult<SearchOptions> {
+        let mut params = SearchParams::for_k(positive("k", k)?);
+        let (mut exact, mut exhaustive) = (false, false);
+        let mut filter = None;
+        for (key, value) in options.into_iter().flat_map(|d| d.iter()) {
+            let key: String = key.extract()?;
+            if value.is_none() {
+                continue;
+            }
+            let typed = |e: PyErr| PyTypeError::new_err(format!("search() argument '{key}': {e}"));
+            match key.as_str() {
+                "nprobe" => params.nprobe = positive("nprobe", value.extract().map_err(typed)?)?,
+                "ndocs" => params.ndocs = positive("ndocs", value.extract().map_err(typed)?)?,
+                "threshold" => params.centroid_score_threshold = value.extract().map_err(typed)?,
+                "exact" => exact = value.extract().map_err(typed)?,
+                "exhaustive" => exhaustive = value.extract().map_err(typed)?,
+                "filter" => filter = Some(parse_filter(&value)?),
+                _ => {
+                    return Err(PyTypeError::new_err(format!(
+                        "search() got an unexpected keyword argument '{key}'"
+                    )))
+                }
+            }
+        }
+        let scoring = match (exact, exhaustive) {
+            (true, true) => {
+                return Err(PyValueError::new_err("give exact or exhaustive, not both"))
+            }
+            (true, false) => Scoring::Exact,
+            (false, true) => Scoring::Exhaustive,
+            (false, false) => Scoring::Plaid,
+        };
+        Ok(SearchOptions {
+            params,
+            scoring,
+            filter,
+        })
     }
-    if let Some(n) = ndocs {
-        params.ndocs = positive("ndocs", n)?;
-    }
-    if let Some(t) = threshold {
-        params.centroid_score_threshold = t;
-    }
-    Ok(params)
 }
 
 pub(crate) fn positive(name: &str, value: i64) -> PyResult<usize> {
@@ -257,7 +321,7 @@ impl PyIndex {
     ) -> PyResult<PyIndex> {
         let training = Training {
             nbits,
-            codec,
+            codec: codec.map(str::to_owned),
             num_centroids,
             seed,
         };
@@ -376,35 +440,26 @@ impl PyIndex {
     ///     nprobe or ndocs below 1.
     /// tartan.IndexError
     ///     ``exact=True`` on an index without kept embeddings.
-    #[pyo3(signature = (queries, k = 10, *, nprobe = None, ndocs = None, threshold = None, exact = false, filter = None, ids = None, exhaustive = false))]
-    #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
+    #[pyo3(signature = (queries, k = 10, *, ids = None, **options))]
     fn search(
         &self,
         py: Python<'_>,
         queries: &Bound<'_, PyAny>,
         k: i64,
-        nprobe: Option<i64>,
-        ndocs: Option<i64>,
-        threshold: Option<f32>,
-        exact: bool,
-        filter: Option<&Bound<'_, PyAny>>,
         ids: Option<Vec<String>>,
-        exhaustive: bool,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<SearchResults> {
-        let scoring = scoring(exact, exhaustive)?;
-        let filter = filter.map(parse_filter).transpose()?;
-        let params = search_params(k, nprobe, ndocs, threshold)?;
-        let k = params.k;
+        let options = SearchOptions::parse(k, options)?;
         let queries = Queries::extract(queries, self.index().dim())?;
         let slices = queries.slices();
         let index = self.index();
         let index = &*index;
         let id_set = ids.map(|ids| self.allowed_ids(&ids));
         let hits = detached(py, || {
-            let allowed = match (filter, id_set) {
+            let allowed = match (&options.filter, id_set) {
                 (None, None) => None,
                 (Some(f), ids) => {
-                    let mut a = index.filter(&f).map_err(errors::engine)?;
+                    let mut a = index.filter(f).map_err(errors::engine)?;
                     if let Some(ids) = ids {
                         a &= ids;
                     }
@@ -412,9 +467,16 @@ impl PyIndex {
                 }
                 (None, Some(ids)) => Some(ids),
             };
-            search_all(index, &slices, &params, scoring, allowed.as_ref()).map_err(errors::engine)
+            search_all(
+                index,
+                &slices,
+                &options.params,
+                options.scoring,
+                allowed.as_ref(),
+            )
+            .map_err(errors::engine)
         })?;
-        SearchResults::new(py, index, &hits, k)
+        SearchResults::new(py, index, &hits, options.params.k)
     }
 
     /// Number of live documents (empty ones included, deleted ones not).
@@ -770,14 +832,4 @@ pub(crate) fn search_all(
         return Ok(vec![one(queries[0])?]);
     }
     queries.par_iter().map(|q| one(q)).collect()
-}
-
-/// The scoring ``search``'s ``exact`` and ``exhaustive`` keywords ask for.
-pub(crate) fn scoring(exact: bool, exhaustive: bool) -> PyResult<Scoring> {
-    match (exact, exhaustive) {
-        (true, true) => Err(PyValueError::new_err("give exact or exhaustive, not both")),
-        (true, false) => Ok(Scoring::Exact),
-        (false, true) => Ok(Scoring::Exhaustive),
-        (false, false) => Ok(Scoring::Plaid),
-    }
 }

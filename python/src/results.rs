@@ -57,14 +57,7 @@ impl SearchResults {
         hits: &[Vec<SearchHit>],
         k: usize,
     ) -> PyResult<SearchResults> {
-        let rows: Vec<Vec<(&str, f32, u32, usize)>> = hits
-            .iter()
-            .map(|q| {
-                q.iter()
-                    .map(|h| (index.doc_id(h.doc), h.score, h.doc, 0))
-                    .collect()
-            })
-            .collect();
+        let rows = Self::rows(hits, |h| (index.doc_id(h.doc), h.score, h.doc, 0));
         Self::from_rows(py, &rows, k, false)
     }
 
@@ -75,15 +68,16 @@ impl SearchResults {
         hits: &[Vec<ShardHit>],
         k: usize,
     ) -> PyResult<SearchResults> {
-        let rows: Vec<Vec<(&str, f32, u32, usize)>> = hits
-            .iter()
-            .map(|q| {
-                q.iter()
-                    .map(|h| (set.doc_id(h), h.score, h.doc, h.shard))
-                    .collect()
-            })
-            .collect();
+        let rows = Self::rows(hits, |h| (set.doc_id(h), h.score, h.doc, h.shard));
         Self::from_rows(py, &rows, k, true)
+    }
+
+    /// Each query's hits as (id, score, document, shard).
+    fn rows<'a, H>(
+        hits: &[Vec<H>],
+        row: impl Fn(&H) -> (&'a str, f32, u32, usize),
+    ) -> Vec<Vec<(&'a str, f32, u32, usize)>> {
+        hits.iter().map(|q| q.iter().map(&row).collect()).collect()
     }
 
     /// Rows of (id, score, document, shard) hits, padded to `k` columns.

@@ -12,7 +12,7 @@ use tartan_engine::{num_centroids_for, train_codec as engine_train, ShardHit, Sh
 
 use crate::arrays::{Documents, Floats, Queries};
 use crate::errors::{self, detached};
-use crate::index::{parse_filter, positive, scoring, search_all, search_params, Training};
+use crate::index::{positive, search_all, SearchOptions, Training};
 use crate::progress::Bars;
 use crate::results::SearchResults;
 
@@ -28,7 +28,7 @@ use crate::results::SearchResults;
 /// path : str | os.PathLike
 ///     The codec directory to create (written beside its place, renamed in last).
 /// nbits, codec, num_centroids, seed
-///     As ``Index.build``'s (defaults 2, ``"product"``, by size, 42).
+///     Keyword arguments as ``Index.build``'s (defaults 2, ``"product"``, by size, 42).
 /// shard_embeddings : int | None
 ///     Embeddings one index built with the codec will hold (a shard): the default
 ///     centroid count follows it (``2**floor(log2(16 * sqrt(shard_embeddings)))``, the
@@ -52,42 +52,22 @@ use crate::results::SearchResults;
 /// FileExistsError
 ///     ``path`` exists and ``overwrite`` is false.
 #[pyfunction]
-#[pyo3(signature = (
-    embeddings,
-    path,
-    *,
-    nbits = None,
-    codec = None,
-    num_centroids = None,
-    seed = None,
-    shard_embeddings = None,
-    overwrite = false,
-    progress = false,
-))]
-#[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
+#[pyo3(signature = (embeddings, path, *, shard_embeddings = None, overwrite = false, progress = false, **training))]
 pub(crate) fn train_codec<'py>(
     py: Python<'py>,
     embeddings: &Bound<'py, PyAny>,
     path: PathBuf,
-    nbits: Option<u8>,
-    codec: Option<&str>,
-    num_centroids: Option<i64>,
-    seed: Option<u64>,
     shard_embeddings: Option<i64>,
     overwrite: bool,
     progress: bool,
+    training: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if num_centroids.is_some() && shard_embeddings.is_some() {
+    let training = Training::from_kwargs("train_codec", training)?;
+    if training.num_centroids.is_some() && shard_embeddings.is_some() {
         return Err(PyValueError::new_err(
             "give num_centroids or shard_embeddings, not both",
         ));
     }
-    let training = Training {
-        nbits,
-        codec,
-        num_centroids,
-        seed,
-    };
     let mut config = training.config(None)?;
     config.overwrite = overwrite;
     // One [n, dim] array, or documents as Index.build takes them.
@@ -152,8 +132,9 @@ impl PyShardSet {
 
     /// Searches every shard and merges: the top ``k`` documents of each query.
     ///
-    /// The parameters are ``Index.search``'s (``ids`` aside); ``filter`` applies to
-    /// each shard's metadata.
+    /// The keyword arguments are ``Index.search``'s (``nprobe``, ``ndocs``,
+    /// ``threshold``, ``exact``, ``exhaustive``, ``filter``; not ``ids``); ``filter``
+    /// applies to each shard's metadata.
     ///
     /// Returns
     /// -------
@@ -161,23 +142,16 @@ impl PyShardSet {
     ///     As ``Index.search``'s, with ``.docs`` the ordinal within the hit's shard and
     ///     ``.shards`` (int64 ``[n, k]``, ``-1`` past a query's last hit) the shard,
     ///     an index into ``paths``.
-    #[pyo3(signature = (queries, k = 10, *, nprobe = None, ndocs = None, threshold = None, exact = false, filter = None, exhaustive = false))]
-    #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
+    #[pyo3(signature = (queries, k = 10, **options))]
     fn search(
         &self,
         py: Python<'_>,
         queries: &Bound<'_, PyAny>,
         k: i64,
-        nprobe: Option<i64>,
-        ndocs: Option<i64>,
-        threshold: Option<f32>,
-        exact: bool,
-        filter: Option<&Bound<'_, PyAny>>,
-        exhaustive: bool,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<SearchResults> {
-        let scoring = scoring(exact, exhaustive)?;
-        let filter = filter.map(parse_filter).transpose()?;
-        let params = search_params(k, nprobe, ndocs, threshold)?;
+        let options = SearchOptions::parse(k, options)?;
+        let (params, scoring) = (&options.params, options.scoring);
         let queries = Queries::extract(queries, self.inner.dim())?;
         let slices = queries.slices();
         let set = &self.inner;
@@ -185,14 +159,14 @@ impl PyShardSet {
             let allowed = set
                 .shards()
                 .iter()
-                .map(|index| filter.as_ref().map(|f| index.filter(f)).transpose())
+                .map(|index| options.filter.as_ref().map(|f| index.filter(f)).transpose())
                 .collect::<tartan_engine::Result<Vec<_>>>()
                 .map_err(errors::engine)?;
             slices
                 .par_iter()
                 .map(|q| {
                     set.search_with(params.k, |shard, index| {
-                        search_all(index, &[q], &params, scoring, allowed[shard].as_ref())
+                        search_all(index, &[q], params, scoring, allowed[shard].as_ref())
                             .map(|mut lists| lists.remove(0))
                     })
                 })

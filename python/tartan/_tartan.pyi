@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import TypedDict, Unpack
 
 __version__: str
 
@@ -17,6 +18,16 @@ _Path = Union[str, "os.PathLike[str]"]
 _Floats = Union[npt.NDArray[np.floating[Any]], Sequence[Any]]
 _Documents = Union[Sequence[_Floats], Tuple[_Floats, Union[npt.NDArray[np.integer[Any]], Sequence[int]]]]
 _Queries = Union[_Floats, Sequence[_Floats]]
+
+class _SearchOptions(TypedDict, total=False):
+    """The keyword arguments of ``Index.search`` and ``ShardSet.search``."""
+
+    nprobe: Optional[int]
+    ndocs: Optional[int]
+    threshold: Optional[float]
+    exact: bool
+    exhaustive: bool
+    filter: Optional[Union[str, Dict[str, Any]]]
 
 class IndexError(Exception):
     """A problem with a tartan index (not the builtin IndexError): e.g. exact search
@@ -80,13 +91,8 @@ class Index:
         queries: _Queries,
         k: int = 10,
         *,
-        nprobe: Optional[int] = None,
-        ndocs: Optional[int] = None,
-        threshold: Optional[float] = None,
-        exact: bool = False,
-        filter: Optional[Union[str, Dict[str, Any]]] = None,
         ids: Optional[Sequence[str]] = None,
-        exhaustive: bool = False,
+        **options: Unpack[_SearchOptions],
     ) -> SearchResults:
         """The top ``k`` documents of each query by MaxSim (PLAID, or exact)."""
     def __len__(self) -> int: ...
@@ -127,18 +133,7 @@ class ShardSet:
     """Indexes built from one codec, searched as one (top-k merged by score)."""
 
     def __init__(self, paths: Sequence[_Path]) -> None: ...
-    def search(
-        self,
-        queries: _Queries,
-        k: int = 10,
-        *,
-        nprobe: Optional[int] = None,
-        ndocs: Optional[int] = None,
-        threshold: Optional[float] = None,
-        exact: bool = False,
-        filter: Optional[Union[str, Dict[str, Any]]] = None,
-        exhaustive: bool = False,
-    ) -> SearchResults:
+    def search(self, queries: _Queries, k: int = 10, **options: Unpack[_SearchOptions]) -> SearchResults:
         """Every shard searched (in parallel), hits merged: ``results.shards`` names each hit's shard."""
     @property
     def paths(self) -> List[Path]: ...

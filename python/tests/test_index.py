@@ -195,6 +195,6 @@ def test_overwrite(tmp_path, small):
 def test_help_reads_well():
     doc = tartan.Index.search.__doc__
     assert "Parameters" in doc and "nprobe" in doc and "-inf" in doc
-    assert tartan.Index.search.__text_signature__.startswith("($self, queries, k=10, *, nprobe=None")
+    assert tartan.Index.search.__text_signature__ == "($self, queries, k=10, *, ids=None, **options)"
     assert "documents_embeddings" in tartan.Index.build.__doc__
     assert tartan.evaluate.__doc__ and tartan.Encoder.__doc__ and tartan.SearchResults.__doc__

@@ -59,6 +59,13 @@ def test_exact_and_exhaustive_are_exclusive(sharded) -> None:
         single.search(queries, exact=True, exhaustive=True)
     with pytest.raises(ValueError, match="not both"):
         tartan.ShardSet(paths).search(queries, exact=True, exhaustive=True)
+    # Index.search and ShardSet.search parse one set of keywords; others are refused.
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        single.search(queries, bogus=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'ids'"):
+        tartan.ShardSet(paths).search(queries, ids=["d1"])
+    with pytest.raises(TypeError, match="nprobe"):
+        single.search(queries, nprobe="many")
 
 
 def test_training_options_beside_a_codec_dir_are_refused(sharded) -> None:
@@ -71,6 +78,8 @@ def test_training_options_beside_a_codec_dir_are_refused(sharded) -> None:
         tartan.train_codec(np.concatenate(docs[:20]), root / "codec")
     with pytest.raises(ValueError, match="not both"):
         tartan.train_codec(np.concatenate(docs[:20]), root / "z", num_centroids=8, shard_embeddings=10**6)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nbit'"):
+        tartan.train_codec(np.concatenate(docs[:20]), root / "v", nbit=4)
     with pytest.raises(ValueError, match="norm"):
         tartan.train_codec(np.ones((50, 8), dtype=np.float32), root / "w")
 

@@ -67,14 +67,7 @@ pub(crate) fn build(
         }
         None => {
             let trained = train(corpus.embeddings, dim, config, progress)?;
-            let params = BuildParams {
-                seed: config.seed,
-                kmeans_iterations: config.kmeans_iterations,
-                kmeans_points: trained.kmeans_points,
-                codec_training_points: trained.codec_points,
-                chunk_size: config.chunk_size,
-                created_by: concat!("tartan-engine ", env!("CARGO_PKG_VERSION")).into(),
-            };
+            let params = trained.build_params(config);
             (trained, params)
         }
     };

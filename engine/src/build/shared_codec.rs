@@ -239,14 +239,7 @@ fn write_codec_files(
         codec: trained.codec.kind(),
         bytes_per_code: trained.codec.bytes_per_embedding(),
         num_centroids: trained.centroids.len(),
-        build: BuildParams {
-            seed: config.seed,
-            kmeans_iterations: config.kmeans_iterations,
-            kmeans_points: trained.kmeans_points,
-            codec_training_points: trained.codec_points,
-            chunk_size: config.chunk_size,
-            created_by: concat!("tartan-engine ", env!("CARGO_PKG_VERSION")).into(),
-        },
+        build: trained.build_params(config),
         files: sum_files(dir)?,
     };
     let path = dir.join(CODEC_RECORD);

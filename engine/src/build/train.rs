@@ -11,6 +11,7 @@ use tartan_quantize::{default_num_centroids, Centroids, KMeansConfig, ResidualCo
 
 use super::config::{BuildConfig, BuildProgress, KMEANS_POINTS_PER_CENTROID};
 use crate::error::{EngineError, Result};
+use crate::format::meta::BuildParams;
 
 /// Trained centroids and codec, with the sample sizes used.
 pub(crate) struct Trained {
@@ -22,6 +23,20 @@ pub(crate) struct Trained {
     pub codec: ResidualCodec,
     pub kmeans_points: usize,
     pub codec_points: usize,
+}
+
+impl Trained {
+    /// The training parameters recorded in a manifest (or a codec directory's record).
+    pub fn build_params(&self, config: &BuildConfig) -> BuildParams {
+        BuildParams {
+            seed: config.seed,
+            kmeans_iterations: config.kmeans_iterations,
+            kmeans_points: self.kmeans_points,
+            codec_training_points: self.codec_points,
+            chunk_size: config.chunk_size,
+            created_by: concat!("tartan-engine ", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
 }
 
 /// Training points for k-means and held-out points for the codec, out of `n`.

@@ -174,6 +174,27 @@ pub fn search_args<'a>(index: &'a Path, queries: &'a Path, after: &[&'a str]) ->
     args
 }
 
+/// `tartan search --format json` output: each query's (id, score) list.
+pub fn json_rankings(stdout: &str) -> Vec<Vec<(String, f64)>> {
+    stdout
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["id"].as_str().unwrap().to_string(),
+                        r["score"].as_f64().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// `tartan stats --json` of an index.
 pub fn stats(index: &str) -> serde_json::Value {
     let (stdout, _) = run_ok(&["stats", "--index", index, "--json"]);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tartan_engine::format::npy::write_array;
 use tartan_engine::format::npy_input::NpyInput;
 
-use super::common::{run_err, run_ok, scifact_subset, shared_dir, with_npy};
+use super::common::{json_rankings, run_err, run_ok, scifact_subset, shared_dir, with_npy};
 
 /// Writes documents `docs` of (E, L, ids) as a shard's three files in `dir`.
 fn write_part(
@@ -27,27 +27,6 @@ fn write_part(
     write_array(&files[1], &[part_lens.len()], &part_lens).unwrap();
     std::fs::write(&files[2], ids[docs].join("\n") + "\n").unwrap();
     files
-}
-
-/// `tartan search --format json` output: per query, the (id, score) list.
-fn rankings(stdout: &str) -> Vec<Vec<(String, f64)>> {
-    stdout
-        .lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            v["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    (
-                        r["id"].as_str().unwrap().to_string(),
-                        r["score"].as_f64().unwrap(),
-                    )
-                })
-                .collect()
-        })
-        .collect()
 }
 
 fn recall_of(got: &[Vec<(String, f64)>], truth: &[Vec<(String, f64)>]) -> f64 {
@@ -158,7 +137,7 @@ fn shards_built_from_one_codec_search_as_one_index() {
         }
         args.extend(["--query-embeddings", &q, "--format", "json", "--k", "10"]);
         args.extend_from_slice(extra);
-        rankings(&run_ok(&args).0)
+        json_rankings(&run_ok(&args).0)
     };
     let shard_refs: Vec<&str> = shards.iter().map(String::as_str).collect();
     let exact = search(&[&single], &["--exact"]);
