@@ -3,8 +3,8 @@
 //!
 //! ```sh
 //! # a 1M-embedding shard (search-scale keeps its index with --keep):
-//! cargo run --release -p tartan-benches --bin search-scale -- --docs 33000 --tokens 30 --dir /tmp/shard-1m --keep
-//! cargo run --release -p tartan-benches --bin shard-fanout -- --index /tmp/shard-1m
+//! cargo run --release -p tartan-benches --bin search-scale -- --docs 33000 --tokens 30 --dir target/shard-1m --keep
+//! cargo run --release -p tartan-benches --bin shard-fanout -- --index target/shard-1m
 //! ```
 //!
 //! Times `--queries` queries one at a time on one thread at k = 10 and k = 100 (queries
