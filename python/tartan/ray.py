@@ -219,7 +219,10 @@ def build_sharded(
         fraction = min(1.0, sample_documents / total)
         sample = docs.random_sample(fraction, seed=seed) if fraction < 1.0 else docs
         rows = sample.map_batches(_Encode, **encode).take_all()
-        dim = tartan.Encoder(model).dim
+        # The dimension from the encoded rows: bytes / 4 / tokens of any non-empty one.
+        dim = next((len(r["embedding"]) // 4 // int(r["tokens"]) for r in rows if int(r["tokens"]) > 0), None)
+        if dim is None:
+            raise ValueError("the sampled documents encode to no token embeddings")
         embeddings = np.concatenate(
             [np.frombuffer(r["embedding"], dtype=np.float32).reshape(int(r["tokens"]), dim) for r in rows]
         )
@@ -365,8 +368,6 @@ class Ingress:
             except asyncio.TimeoutError:
                 response.cancel()
                 return None
-            except ValueError as e:
-                raise _BadRequest(400, str(e)) from None
             except Exception as e:  # noqa: BLE001 -- a dead or failing replica: reported as missing
                 if _is_user_error(e):
                     raise _BadRequest(400, str(e)) from None

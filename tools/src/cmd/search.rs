@@ -8,7 +8,7 @@ use anyhow::{ensure, Context, Result};
 use clap::Args;
 use tartan_engine::format::npy_input::NpyInput;
 use tartan_engine::metadata::Filter;
-use tartan_engine::{merge_top_k, Index, Scoring, SearchHit, SearchParams, ShardHit, ShardSet};
+use tartan_engine::{Index, Scoring, SearchHit, SearchParams, ShardHit, ShardSet};
 
 use crate::args::{EncoderArgs, SearchParamArgs};
 use crate::corpus::{read_queries, TextItem};
@@ -142,7 +142,15 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
         if set.shards().len() == 1 && mode == Mode::Semantic && allowed[0].is_none() {
             run_searches(&set.shards()[0], &queries, &params, scoring)?
                 .into_iter()
-                .map(|hits| merge_top_k(&[hits], k))
+                .map(|hits| {
+                    hits.into_iter()
+                        .map(|h| ShardHit {
+                            shard: 0,
+                            doc: h.doc,
+                            score: h.score,
+                        })
+                        .collect()
+                })
                 .collect()
         } else {
             use rayon::prelude::*;
@@ -295,34 +303,31 @@ pub fn run_searches(
 /// Merged hits of several shards with external ids (and stored texts, `with_text`).
 fn shard_hits(set: &ShardSet, hits: &[ShardHit], with_text: bool) -> Result<Vec<Hit>> {
     hits.iter()
-        .map(|h| {
-            let index = &set.shards()[h.shard];
-            let hit = SearchHit {
-                doc: h.doc,
-                score: h.score,
-            };
-            Ok(to_hits(index, &[hit], with_text)?.remove(0))
-        })
+        .map(|h| to_hit(&set.shards()[h.shard], h.doc, h.score, with_text))
         .collect()
 }
 
 /// Engine hits with external ids (and their stored texts, `with_text`).
 pub fn to_hits(index: &Index, hits: &[SearchHit], with_text: bool) -> Result<Vec<Hit>> {
     hits.iter()
-        .map(|h| {
-            Ok(Hit {
-                id: index.doc_id(h.doc).to_string(),
-                score: h.score,
-                text: if with_text {
-                    index.text(h.doc).with_context(|| {
-                        format!("cannot read the text of {}", index.doc_id(h.doc))
-                    })?
-                } else {
-                    None
-                },
-            })
-        })
+        .map(|h| to_hit(index, h.doc, h.score, with_text))
         .collect()
+}
+
+/// Document `doc` of `index` as a hit: its external id (and stored text, `with_text`).
+fn to_hit(index: &Index, doc: u32, score: f32, with_text: bool) -> Result<Hit> {
+    let text = if with_text {
+        index
+            .text(doc)
+            .with_context(|| format!("cannot read the text of {}", index.doc_id(doc)))?
+    } else {
+        None
+    };
+    Ok(Hit {
+        id: index.doc_id(doc).to_string(),
+        score,
+        text,
+    })
 }
 
 /// Reads Q.npy: [n, query_len, dim] (or one query as [query_len, dim]), one flat
