@@ -7,6 +7,8 @@
 
 use half::bf16;
 
+use super::amx;
+
 /// Output columns per tile.
 pub(crate) const TILE: usize = 16;
 
@@ -28,9 +30,12 @@ pub(crate) struct Bf16Weight {
     packed: Vec<bf16>,
     /// `k` rounded up to a multiple of 2.
     k2: usize,
+    /// Whether the layer runs on AMX tiles ([`amx::fits`]) rather than `vdpbf16ps`.
+    amx: bool,
 }
 
-/// Activations rounded to bf16, `rows x k2`.
+/// Activations rounded to bf16, `rows x k2` (for AMX, zero rows up to a multiple of
+/// [`amx::ROW_BLOCK`] follow).
 pub(crate) struct Bf16Rows(Vec<bf16>);
 
 impl Bf16Weight {
@@ -46,12 +51,26 @@ impl Bf16Weight {
                     bf16::from_f32(v);
             }
         }
-        Self { packed, k2 }
+        Self {
+            packed,
+            k2,
+            amx: amx::fits(k, n),
+        }
+    }
+
+    /// Whether this layer runs on AMX tiles.
+    pub(crate) fn uses_amx(&self) -> bool {
+        self.amx
     }
 
     /// Rounds `x` (`rows x k`) to bf16.
     pub(crate) fn prepare(&self, x: &[f32], rows: usize, k: usize) -> Bf16Rows {
-        let mut values = vec![bf16::ZERO; rows * self.k2];
+        let padded = if self.amx {
+            rows.next_multiple_of(amx::ROW_BLOCK)
+        } else {
+            rows
+        };
+        let mut values = vec![bf16::ZERO; padded * self.k2];
         for r in 0..rows {
             for (q, &v) in values[r * self.k2..r * self.k2 + k]
                 .iter_mut()
@@ -61,6 +80,24 @@ impl Bf16Weight {
             }
         }
         Bf16Rows(values)
+    }
+}
+
+impl Bf16Weight {
+    /// Columns `cols` (whole [`amx::COLUMN_BLOCK`]s) of `dst` (`rows x n`) on AMX tiles.
+    ///
+    /// # Safety
+    /// [`Bf16Weight::uses_amx`] must be true and `x` come from this weight's `prepare`;
+    /// `dst` must hold `rows * n` values whose columns `cols` no one else touches.
+    pub(crate) unsafe fn amx_matmul_cols(
+        &self,
+        x: &Bf16Rows,
+        rows: usize,
+        dst: *mut f32,
+        n: usize,
+        cols: std::ops::Range<usize>,
+    ) {
+        amx::matmul_cols(&self.packed, &x.0, self.k2, rows, dst, n, cols);
     }
 }
 

@@ -190,6 +190,44 @@ mod tests {
         }
     }
 
+    /// Shapes the AMX tiles take (k a multiple of 32, n of 32), with rows that fill no
+    /// whole row block, one, and several: the same sums as the `vdpbf16ps` kernel (both
+    /// multiply the same bf16 values; only the order of the f32 additions differs).
+    #[test]
+    fn amx_matches_the_avx512_bf16_kernel() {
+        use crate::cpu::bf16::Bf16Weight;
+        let (k, n) = (96, 160);
+        let w = data(n * k, 7);
+        let weight = Bf16Weight::new(&w, k, n);
+        if !weight.uses_amx() {
+            eprintln!("no AMX-BF16 on this CPU (or the OS refused it): nothing to compare");
+            return;
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for rows in [1, 16, 17, 32, 45, 70] {
+            let x = data(rows * k, rows);
+            let prepared = weight.prepare(&x, rows, k);
+            let mut amx = vec![f32::NAN; rows * n];
+            let mut avx = vec![f32::NAN; rows * n];
+            let (amx_out, avx_out) = (SharedMut(amx.as_mut_ptr()), SharedMut(avx.as_mut_ptr()));
+            pool.install(|| {
+                for_each_range(n, 2, COLUMN_ALIGN, |cols| unsafe {
+                    weight.amx_matmul_cols(&prepared, rows, amx_out.get(), n, cols.clone());
+                    weight.matmul_cols(&prepared, rows, avx_out.get(), n, cols);
+                })
+            });
+            for (i, (&a, &b)) in amx.iter().zip(&avx).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "rows {rows}, value {i}: AMX {a}, vdpbf16ps {b}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn reduced_precisions_stay_close_to_the_reference() {
         let (rows, k, n) = (7, 100, 96);

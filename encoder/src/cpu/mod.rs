@@ -112,6 +112,7 @@ macro_rules! avx512_matmul {
     };
 }
 
+mod amx;
 mod attention;
 mod bert;
 mod bf16;

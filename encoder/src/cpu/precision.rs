@@ -163,6 +163,9 @@ impl PackedWeight {
         cols: Range<usize>,
     ) {
         match (self, prepared) {
+            (PackedWeight::Bf16(w), Prepared::Bf16(x)) if w.uses_amx() => {
+                w.amx_matmul_cols(x, rows, dst, n, cols)
+            }
             (PackedWeight::Bf16(w), Prepared::Bf16(x)) => w.matmul_cols(x, rows, dst, n, cols),
             (PackedWeight::Int8(w), Prepared::Int8(x)) => w.matmul_cols(x, rows, dst, n, cols),
             _ => debug_assert!(false, "prepared activations do not match the weight"),
