@@ -97,8 +97,12 @@ fn row_kernel(src: &[f32], mask: &[f32], dst: &mut [f32]) {
         .iter()
         .chain(max.iter())
         .fold(f32::MIN, |a, &v| a.max(v));
+    // Scores more than 86 below the top (masked keys among them) get exactly 0, as f32's
+    // exp gives them after normalising, without passing through subnormal numbers.
     for d in dst.iter_mut() {
-        *d = crate::gelu::exp_neg(top - *d);
+        let v = top - *d;
+        let e = crate::gelu::exp_neg(v);
+        *d = if v > crate::gelu::EXP_NEG_MAX { 0.0 } else { e };
     }
     let mut sums = [0f32; LANES];
     let mut chunks = dst.chunks_exact(LANES);
