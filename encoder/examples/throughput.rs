@@ -24,9 +24,9 @@ use std::time::Instant;
 use common::{args_or_exit, ModelSpec};
 use serde_json::json;
 use tartan_encoder::synthetic::{
-    english_documents, english_queries, random_encoder, synthetic_texts, SyntheticConfig,
+    english_documents, english_queries, random_encoder_with, synthetic_texts, SyntheticConfig,
 };
-use tartan_encoder::{Device, Encoder, ModelInput};
+use tartan_encoder::{Encoder, LoadOptions, ModelInput, Precision};
 
 const BATCH: usize = 32;
 const SEED: u64 = 42;
@@ -37,10 +37,12 @@ struct Args {
     queries: usize,
     reps: usize,
     workload: Option<PathBuf>,
+    precision: Precision,
 }
 
 const USAGE: &str = "usage: throughput [--model checkpoint=DIR|bert-base|minilm]... \
-    [--doc-batches N] [--queries N] [--reps N] [--workload FILE.json]";
+    [--doc-batches N] [--queries N] [--reps N] [--workload FILE.json] \
+    [--precision auto|f32|bf16|int8]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -49,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
         queries: 128,
         reps: 1,
         workload: None,
+        precision: Precision::Auto,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +63,9 @@ fn parse_args() -> Result<Args, String> {
             "--queries" => args.queries = number(value()?)?,
             "--reps" => args.reps = number(value()?)?,
             "--workload" => args.workload = Some(PathBuf::from(value()?)),
+            "--precision" => {
+                args.precision = value()?.parse().map_err(|e| format!("{flag}: {e}"))?
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -105,10 +111,14 @@ fn measure(
     args: &Args,
 ) -> Result<(serde_json::Value, serde_json::Value), Box<dyn std::error::Error>> {
     let n_docs = BATCH * args.doc_batches;
+    let options = LoadOptions {
+        precision: args.precision,
+        ..LoadOptions::default()
+    };
     let (enc, name, description, docs, queries) = match spec {
         ModelSpec::Checkpoint(dir) => {
             let dir = dir.to_str().ok_or("checkpoint path is not UTF-8")?;
-            let enc = Encoder::load(dir, Device::Cpu)?;
+            let enc = Encoder::load_with(dir, &options)?;
             let name = format!(
                 "checkpoint:{}",
                 dir.trim_end_matches('/').rsplit('/').next().unwrap_or(dir)
@@ -123,7 +133,7 @@ fn measure(
             )
         }
         ModelSpec::Random(cfg) => {
-            let enc = random_encoder(cfg, SEED, Device::Cpu)?;
+            let enc = random_encoder_with(cfg, SEED, &options)?;
             let description = json!({
                 "kind": "random", "num_layers": cfg.num_layers, "hidden_size": cfg.hidden_size,
                 "num_heads": cfg.num_heads, "intermediate_size": cfg.intermediate_size,
@@ -158,6 +168,7 @@ fn measure(
     })?;
     let report = json!({
         "model": name,
+        "precision": enc.precision().name(),
         "documents": doc_inputs.len(),
         "document_tokens": tokens,
         "max_document_length": doc_inputs.iter().map(ModelInput::len).max(),
@@ -202,7 +213,7 @@ fn main() {
         }
     }
     let out = json!({
-        "impl": "tartan (candle f32)",
+        "impl": format!("tartan (CPU forward pass, {})", args.precision.effective()),
         "threads": rayon::current_num_threads(),
         "reps": args.reps,
         "models": reports,

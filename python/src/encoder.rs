@@ -6,7 +6,7 @@ use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray2, PyArray3};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use tartan_encoder::{Device, Embeddings, Encoder};
+use tartan_encoder::{Device, Embeddings, Encoder, LoadOptions, Precision};
 
 use crate::errors::{self, detached};
 
@@ -22,6 +22,11 @@ use crate::errors::{self, detached};
 /// device : str
 ///     ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (CUDA needs a build with the
 ///     encoder's ``cuda`` feature).
+/// precision : str
+///     Precision of the linear layers on the CPU: ``"auto"`` (default: bf16 where the CPU
+///     has AVX-512 BF16, which passes tartan's quality gate, f32 elsewhere), ``"f32"``
+///     (exact: PyLate's vectors to 1e-6), ``"bf16"`` or ``"int8"``. A reduced precision
+///     the CPU lacks runs in f32; ``Encoder.precision`` says what runs.
 ///
 /// The encoder is immutable and thread-safe; encoding releases the GIL.
 ///
@@ -41,15 +46,21 @@ pub(crate) struct PyEncoder {
 #[pymethods]
 impl PyEncoder {
     #[new]
-    #[pyo3(signature = (model, device = "cpu"))]
-    fn new(py: Python<'_>, model: PathBuf, device: &str) -> PyResult<PyEncoder> {
+    #[pyo3(signature = (model, device = "cpu", precision = "auto"))]
+    fn new(py: Python<'_>, model: PathBuf, device: &str, precision: &str) -> PyResult<PyEncoder> {
         let device: Device = device.parse().map_err(errors::encoder)?;
+        let precision: Precision = precision.parse().map_err(errors::encoder)?;
         let model = model
             .to_str()
             .ok_or_else(|| PyValueError::new_err("model: the path is not valid UTF-8"))?
             .to_string();
         let inner = detached(py, || {
-            Encoder::load(&model, device).map_err(errors::encoder)
+            let options = LoadOptions {
+                device,
+                precision,
+                ..LoadOptions::default()
+            };
+            Encoder::load_with(&model, &options).map_err(errors::encoder)
         })?;
         Ok(PyEncoder { inner })
     }
@@ -142,6 +153,12 @@ impl PyEncoder {
     #[getter]
     fn device(&self) -> String {
         self.inner.device().to_string()
+    }
+
+    /// The precision the linear layers run at (``"f32"``, ``"bf16"`` or ``"int8"``).
+    #[getter]
+    fn precision(&self) -> &'static str {
+        self.inner.precision().name()
     }
 
     /// The encoding settings (model, prefixes, lengths, skiplist), the dict tartan

@@ -158,7 +158,7 @@ def train_codec(
 class Encoder:
     """A ColBERT model: texts to L2-normalised token embeddings, as PyLate makes them."""
 
-    def __init__(self, model: _Path, device: str = "cpu") -> None: ...
+    def __init__(self, model: _Path, device: str = "cpu", precision: str = "auto") -> None: ...
     def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> List[npt.NDArray[np.float32]]:
         """One float32 ``[tokens_i, dim]`` array per text."""
     def encode_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -171,6 +171,8 @@ class Encoder:
     def document_length(self) -> int: ...
     @property
     def device(self) -> str: ...
+    @property
+    def precision(self) -> str: ...
     def settings(self) -> Dict[str, Any]:
         """The encoding settings recorded in an index built from text."""
 

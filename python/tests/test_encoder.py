@@ -58,6 +58,8 @@ def test_queries_match_tartan_encode(shared_dir, tartan_bin, tmp_path):
     settings = enc.settings()
     assert settings["query_length"] == enc.query_length and settings["dim"] == enc.dim
     assert enc.device == "cpu"
+    assert enc.precision in ("bf16", "f32")  # "auto" resolved by the CPU's instructions
+    assert tartan.Encoder(model, precision="f32").precision == "f32"
 
 
 def test_encoder_to_index_round_trip(shared_dir, tmp_path):

@@ -156,6 +156,8 @@ def test_encoder_errors(tmp_path):
         tartan.Encoder(tmp_path / "no-model-here")
     with pytest.raises(ValueError, match="device"):
         tartan.Encoder(tmp_path, device="tpu")
+    with pytest.raises(ValueError, match="precision"):
+        tartan.Encoder(tmp_path, precision="fp8")
 
 
 def test_encoder_errors_with_a_model(shared_dir):

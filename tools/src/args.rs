@@ -136,9 +136,11 @@ pub struct EncoderArgs {
     /// Where the model runs: cpu, cuda or cuda:N (cuda needs a build with --features cuda).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
-    /// Precision of the model's linear layers on the CPU: f32 (exact), bf16 (AVX-512 BF16)
-    /// or int8 (AVX-512 VNNI); f32 where the CPU lacks the instructions.
-    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    /// Precision of the model's linear layers on the CPU: auto (bf16 where the CPU has
+    /// AVX-512 BF16, as it passes the quality gate; f32 elsewhere and on GPUs), f32 (exact),
+    /// bf16 (AMX or AVX-512 BF16) or int8 (AVX-512 VNNI); f32 where the CPU lacks the
+    /// instructions.
+    #[arg(long, default_value = "auto", value_parser = parse_precision)]
     pub precision: Precision,
 }
 

@@ -31,7 +31,7 @@ pub fn model_ref(model: &str) -> String {
     model.to_string()
 }
 
-/// Parses `f32`, `bf16` or `int8` (a clap value parser).
+/// Parses `auto`, `f32`, `bf16` or `int8` (a clap value parser).
 pub fn parse_precision(text: &str) -> std::result::Result<Precision, String> {
     text.parse::<Precision>().map_err(|e| e.to_string())
 }
@@ -46,7 +46,7 @@ pub fn load(model: &str, device: Device, precision: Precision) -> Result<Encoder
     };
     let encoder = Encoder::load_with(model, &options)
         .with_context(|| format!("cannot load model {model}"))?;
-    if encoder.precision() != precision && device == Device::Cpu {
+    if precision != Precision::Auto && encoder.precision() != precision && device == Device::Cpu {
         eprintln!(
             "note: this CPU has no {precision} instructions (or the model is not BERT); \
              encoding in {}",
@@ -138,6 +138,7 @@ mod tests {
 
     #[test]
     fn precisions() {
+        assert_eq!(parse_precision("auto"), Ok(Precision::Auto));
         assert_eq!(parse_precision("f32"), Ok(Precision::F32));
         assert_eq!(parse_precision("bf16"), Ok(Precision::Bf16));
         assert_eq!(parse_precision("int8"), Ok(Precision::Int8));

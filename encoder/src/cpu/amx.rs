@@ -124,6 +124,9 @@ mod kernel {
         rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
     };
 
+    /// Bytes of activations a row chunk holds: a quarter of a 2 MB L2.
+    const CHUNK_BYTES: usize = 512 * 1024;
+
     /// 16 x 16 f32 staging for a tile whose rows run past the output.
     #[repr(C, align(64))]
     struct Staging([f32; 256]);
@@ -143,45 +146,53 @@ mod kernel {
         let dst_stride = n * 4;
         asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly));
         let mut staging = Staging([0.0; 256]);
-        for c0 in cols.step_by(32) {
-            // The two 16-column weight tiles: `k * 16` values each.
-            let w0 = w.add(c0 * k) as *const u8;
-            let w1 = w.add((c0 + 16) * k) as *const u8;
-            for r0 in (0..rows).step_by(ROW_BLOCK) {
-                let a0 = x.add(r0 * k) as *const u8;
-                let a1 = x.add((r0 + 16) * k) as *const u8;
-                asm!(
-                    "tilezero tmm0",
-                    "tilezero tmm1",
-                    "tilezero tmm2",
-                    "tilezero tmm3",
-                    options(nostack, nomem)
-                );
-                for d in 0..k / DEPTH {
-                    let (a_off, w_off) = (d * 64, d * tile_bytes);
+        // Rows a chunk at a time, so that the chunk's activations stay in L2 while every
+        // column pair of the share passes over them (each pair's weights, `k` x 64 bytes,
+        // stay in L1); streaming all rows for every column pair read them from L3 36 times
+        // a MiniLM layer.
+        let chunk = (CHUNK_BYTES / x_stride).max(ROW_BLOCK) / ROW_BLOCK * ROW_BLOCK;
+        for chunk_start in (0..rows).step_by(chunk) {
+            let chunk_end = (chunk_start + chunk).min(rows);
+            for c0 in cols.clone().step_by(32) {
+                // The two 16-column weight tiles: `k * 16` values each.
+                let w0 = w.add(c0 * k) as *const u8;
+                let w1 = w.add((c0 + 16) * k) as *const u8;
+                for r0 in (chunk_start..chunk_end).step_by(ROW_BLOCK) {
+                    let a0 = x.add(r0 * k) as *const u8;
+                    let a1 = x.add((r0 + 16) * k) as *const u8;
                     asm!(
-                        "tileloadd tmm4, [{a0} + {sa}*1]",
-                        "tileloadd tmm5, [{a1} + {sa}*1]",
-                        "tileloadd tmm6, [{w0} + {sw}*1]",
-                        "tileloadd tmm7, [{w1} + {sw}*1]",
-                        "tdpbf16ps tmm0, tmm4, tmm6",
-                        "tdpbf16ps tmm1, tmm4, tmm7",
-                        "tdpbf16ps tmm2, tmm5, tmm6",
-                        "tdpbf16ps tmm3, tmm5, tmm7",
-                        a0 = in(reg) a0.add(a_off),
-                        a1 = in(reg) a1.add(a_off),
-                        w0 = in(reg) w0.add(w_off),
-                        w1 = in(reg) w1.add(w_off),
-                        sa = in(reg) x_stride,
-                        sw = in(reg) w_stride,
-                        options(nostack, readonly)
+                        "tilezero tmm0",
+                        "tilezero tmm1",
+                        "tilezero tmm2",
+                        "tilezero tmm3",
+                        options(nostack, nomem)
                     );
+                    for d in 0..k / DEPTH {
+                        let (a_off, w_off) = (d * 64, d * tile_bytes);
+                        asm!(
+                            "tileloadd tmm4, [{a0} + {sa}*1]",
+                            "tileloadd tmm5, [{a1} + {sa}*1]",
+                            "tileloadd tmm6, [{w0} + {sw}*1]",
+                            "tileloadd tmm7, [{w1} + {sw}*1]",
+                            "tdpbf16ps tmm0, tmm4, tmm6",
+                            "tdpbf16ps tmm1, tmm4, tmm7",
+                            "tdpbf16ps tmm2, tmm5, tmm6",
+                            "tdpbf16ps tmm3, tmm5, tmm7",
+                            a0 = in(reg) a0.add(a_off),
+                            a1 = in(reg) a1.add(a_off),
+                            w0 = in(reg) w0.add(w_off),
+                            w1 = in(reg) w1.add(w_off),
+                            sa = in(reg) x_stride,
+                            sw = in(reg) w_stride,
+                            options(nostack, readonly)
+                        );
+                    }
+                    // Tiles 0/1: rows r0.., columns c0 / c0 + 16; tiles 2/3: rows r0 + 16...
+                    store::<0>(dst, dst_stride, n, rows, r0, c0, &mut staging);
+                    store::<1>(dst, dst_stride, n, rows, r0, c0 + 16, &mut staging);
+                    store::<2>(dst, dst_stride, n, rows, r0 + 16, c0, &mut staging);
+                    store::<3>(dst, dst_stride, n, rows, r0 + 16, c0 + 16, &mut staging);
                 }
-                // Tiles 0/1: rows r0.., columns c0 / c0 + 16; tiles 2/3: rows r0 + 16...
-                store::<0>(dst, dst_stride, n, rows, r0, c0, &mut staging);
-                store::<1>(dst, dst_stride, n, rows, r0, c0 + 16, &mut staging);
-                store::<2>(dst, dst_stride, n, rows, r0 + 16, c0, &mut staging);
-                store::<3>(dst, dst_stride, n, rows, r0 + 16, c0 + 16, &mut staging);
             }
         }
         asm!("tilerelease", options(nostack, nomem));
@@ -208,10 +219,18 @@ mod kernel {
             (staging.0.as_mut_ptr(), 64)
         };
         match T {
-            0 => asm!("tilestored [{p} + {s}*1], tmm0", p = in(reg) target, s = in(reg) stride, options(nostack)),
-            1 => asm!("tilestored [{p} + {s}*1], tmm1", p = in(reg) target, s = in(reg) stride, options(nostack)),
-            2 => asm!("tilestored [{p} + {s}*1], tmm2", p = in(reg) target, s = in(reg) stride, options(nostack)),
-            _ => asm!("tilestored [{p} + {s}*1], tmm3", p = in(reg) target, s = in(reg) stride, options(nostack)),
+            0 => {
+                asm!("tilestored [{p} + {s}*1], tmm0", p = in(reg) target, s = in(reg) stride, options(nostack))
+            }
+            1 => {
+                asm!("tilestored [{p} + {s}*1], tmm1", p = in(reg) target, s = in(reg) stride, options(nostack))
+            }
+            2 => {
+                asm!("tilestored [{p} + {s}*1], tmm2", p = in(reg) target, s = in(reg) stride, options(nostack))
+            }
+            _ => {
+                asm!("tilestored [{p} + {s}*1], tmm3", p = in(reg) target, s = in(reg) stride, options(nostack))
+            }
         }
         if r + 16 > rows {
             for i in 0..rows - r {

@@ -9,7 +9,7 @@ use super::linear::{Activation, Linear};
 use super::parallel::{for_each_range, SharedMut};
 use super::precision::Precision;
 use super::rows::Norm;
-use super::weights::WeightSource;
+use super::weights::{Table, WeightSource};
 use crate::error::{EncoderError, Result};
 
 struct Layer {
@@ -24,7 +24,8 @@ struct Layer {
 
 /// A BERT encoder with its weights in plain memory.
 pub(crate) struct Bert {
-    word: Vec<f32>,
+    /// Word embeddings, usually left in the mapped file.
+    word: Table,
     vocab: usize,
     position: Vec<f32>,
     max_positions: usize,
@@ -76,7 +77,7 @@ impl Bert {
             });
         }
         let eps = config.layer_norm_eps;
-        let word = w.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?;
+        let word = w.table("embeddings.word_embeddings.weight", config.vocab_size, h)?;
         let position = w.get(
             "embeddings.position_embeddings.weight",
             &[config.max_position_embeddings, h],
@@ -185,12 +186,10 @@ impl Bert {
                     let row = unsafe { std::slice::from_raw_parts_mut(out.get().add(r * h), h) };
                     let id = ids[r] as usize;
                     let pos = r % len;
-                    let word = &self.word[id * h..(id + 1) * h];
+                    self.word.row_into(id, row);
                     let position = &self.position[pos * h..(pos + 1) * h];
-                    for (((x, &a), &b), &c) in
-                        row.iter_mut().zip(word).zip(position).zip(&self.type0)
-                    {
-                        *x = a + b + c;
+                    for ((x, &b), &c) in row.iter_mut().zip(position).zip(&self.type0) {
+                        *x = *x + b + c;
                     }
                     self.embedding_norm.add_and_norm(row, None);
                 }

@@ -72,14 +72,47 @@ impl Bf16Weight {
         };
         let mut values = vec![bf16::ZERO; padded * self.k2];
         for r in 0..rows {
-            for (q, &v) in values[r * self.k2..r * self.k2 + k]
-                .iter_mut()
-                .zip(&x[r * k..(r + 1) * k])
-            {
-                *q = bf16::from_f32(v);
-            }
+            round_row(
+                &x[r * k..(r + 1) * k],
+                &mut values[r * self.k2..r * self.k2 + k],
+            );
         }
         Bf16Rows(values)
+    }
+}
+
+/// `src` rounded to bf16 (nearest even) into `dst`, 32 values an instruction
+/// (`vcvtne2ps2bf16`); bf16 weights exist only where the CPU has it.
+fn round_row(src: &[f32], dst: &mut [bf16]) {
+    #[cfg(target_arch = "x86_64")]
+    if supported() {
+        // SAFETY: the CPU has AVX-512 F and BF16.
+        unsafe { round_row_avx512(src, dst) };
+        return;
+    }
+    for (q, &v) in dst.iter_mut().zip(src) {
+        *q = bf16::from_f32(v);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn round_row_avx512(src: &[f32], dst: &mut [half::bf16]) {
+    use std::arch::x86_64::*;
+    let n = src.len().min(dst.len());
+    let whole = n / 32 * 32;
+    for i in (0..whole).step_by(32) {
+        let lo = _mm512_loadu_ps(src.as_ptr().add(i));
+        let hi = _mm512_loadu_ps(src.as_ptr().add(i + 16));
+        // The second operand fills the low 16 values.
+        let packed = _mm512_cvtne2ps_pbh(hi, lo);
+        _mm512_storeu_si512(
+            dst.as_mut_ptr().add(i) as *mut __m512i,
+            std::mem::transmute::<__m512bh, __m512i>(packed),
+        );
+    }
+    for i in whole..n {
+        dst[i] = half::bf16::from_f32(src[i]);
     }
 }
 

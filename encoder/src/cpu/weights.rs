@@ -2,6 +2,7 @@
 //! into f32, converting f16 / bf16), or any candle `VarBuilder` (the synthetic models).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_nn::{Init, VarBuilder};
 use memmap2::Mmap;
@@ -18,6 +19,12 @@ pub(crate) trait WeightSource: Sync {
     /// Whether `name` exists.
     fn contains(&self, name: &str) -> bool;
 
+    /// The 2-d tensor `name` (`[rows, width]`) as a [`Table`] of rows read by index: copied,
+    /// unless the source can hand out rows from its file as they are needed.
+    fn table(&self, name: &str, rows: usize, width: usize) -> Result<Table> {
+        Ok(Table::Owned(self.get(name, &[rows, width])?))
+    }
+
     /// The first of `names` that exists (the last one when none does, for its error).
     fn get_alias(&self, names: &[String], shape: &[usize]) -> Result<Vec<f32>> {
         let name = names
@@ -29,10 +36,67 @@ pub(crate) trait WeightSource: Sync {
     }
 }
 
+/// Rows of a 2-d tensor (the word embeddings: 47 MB of MiniLM's 90 MB, of which a query reads
+/// 32 rows): in memory as f32, or left in the memory-mapped safetensors file and converted a
+/// row at a time, which keeps them out of the cold start.
+pub(crate) enum Table {
+    /// `rows x width` f32 values.
+    Owned(Vec<f32>),
+    /// `rows x width` values of `dtype` (f32, f16 or bf16, little-endian) from byte `start`.
+    Mapped {
+        mmap: Arc<Mmap>,
+        start: usize,
+        dtype: Dtype,
+        width: usize,
+    },
+}
+
+impl Table {
+    /// Row `i` converted to f32 into `out` (`width` values); `i` must be a valid row.
+    pub(crate) fn row_into(&self, i: usize, out: &mut [f32]) {
+        match self {
+            Table::Owned(values) => {
+                out.copy_from_slice(&values[i * out.len()..(i + 1) * out.len()]);
+            }
+            Table::Mapped {
+                mmap,
+                start,
+                dtype,
+                width,
+            } => {
+                let size = dtype.bitsize() / 8;
+                let from = start + i * width * size;
+                convert(*dtype, &mmap[from..from + width * size], out);
+            }
+        }
+    }
+}
+
+/// Little-endian `raw` of `dtype` (f32, f16 or bf16) into `out`.
+fn convert(dtype: Dtype, raw: &[u8], out: &mut [f32]) {
+    match dtype {
+        Dtype::F16 => {
+            for (o, c) in out.iter_mut().zip(raw.chunks_exact(2)) {
+                *o = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+        Dtype::BF16 => {
+            for (o, c) in out.iter_mut().zip(raw.chunks_exact(2)) {
+                *o = half::bf16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+        _ => {
+            for (o, c) in out.iter_mut().zip(raw.chunks_exact(4)) {
+                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+    }
+}
+
 /// A safetensors file mapped into memory, read under a name prefix (`""` or `"bert."`).
 pub(crate) struct MappedWeights {
     path: PathBuf,
-    mmap: Mmap,
+    mmap: Arc<Mmap>,
     /// The header, parsed once.
     metadata: Metadata,
     /// Where the tensor data starts in the file.
@@ -58,7 +122,7 @@ impl MappedWeights {
             })?;
         Ok(Self {
             path: path.to_path_buf(),
-            mmap,
+            mmap: Arc::new(mmap),
             metadata,
             data_start: 8 + header,
             prefix: prefix.to_string(),
@@ -73,8 +137,9 @@ impl MappedWeights {
     }
 }
 
-impl WeightSource for MappedWeights {
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+impl MappedWeights {
+    /// The tensor `name`'s dtype and byte range in the map, checked against `shape`.
+    fn locate(&self, name: &str, shape: &[usize]) -> Result<(Dtype, std::ops::Range<usize>)> {
         let full = format!("{}{name}", self.prefix);
         let info = self
             .metadata
@@ -86,42 +151,49 @@ impl WeightSource for MappedWeights {
                 info.shape
             )));
         }
-        let (lo, hi) = info.data_offsets;
-        let raw = self
-            .mmap
-            .get(self.data_start + lo..self.data_start + hi)
-            .ok_or_else(|| self.corrupt(format!("tensor {full} lies outside the file")))?;
-        let want = shape.iter().product::<usize>() * info.dtype.bitsize() / 8;
-        if raw.len() != want {
+        if !matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
             return Err(self.corrupt(format!(
-                "tensor {full} holds {} bytes, its shape needs {want}",
-                raw.len()
+                "tensor {full} is {:?}; f32, f16 or bf16 expected",
+                info.dtype
             )));
         }
-        Ok(match info.dtype {
-            Dtype::F32 => raw
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F16 => raw
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => raw
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            other => {
-                return Err(self.corrupt(format!(
-                    "tensor {full} is {other:?}; f32, f16 or bf16 expected"
-                )))
-            }
-        })
+        let (lo, hi) = info.data_offsets;
+        let range = self.data_start + lo..self.data_start + hi;
+        if range.end > self.mmap.len() || range.start > range.end {
+            return Err(self.corrupt(format!("tensor {full} lies outside the file")));
+        }
+        let want = shape.iter().product::<usize>() * info.dtype.bitsize() / 8;
+        if range.len() != want {
+            return Err(self.corrupt(format!(
+                "tensor {full} holds {} bytes, its shape needs {want}",
+                range.len()
+            )));
+        }
+        Ok((info.dtype, range))
+    }
+}
+
+impl WeightSource for MappedWeights {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (dtype, range) = self.locate(name, shape)?;
+        let mut out = vec![0f32; shape.iter().product()];
+        convert(dtype, &self.mmap[range], &mut out);
+        Ok(out)
     }
 
     fn contains(&self, name: &str) -> bool {
         let full = format!("{}{name}", self.prefix);
         self.metadata.info(&full).is_some()
+    }
+
+    fn table(&self, name: &str, rows: usize, width: usize) -> Result<Table> {
+        let (dtype, range) = self.locate(name, &[rows, width])?;
+        Ok(Table::Mapped {
+            mmap: Arc::clone(&self.mmap),
+            start: range.start,
+            dtype,
+            width,
+        })
     }
 }
 

@@ -64,8 +64,9 @@ pub struct ServeArgs {
     /// Where the model runs: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
-    /// Precision of the model's linear layers on the CPU: f32 (exact), bf16 or int8.
-    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    /// Precision of the model's linear layers on the CPU: auto (bf16 where the CPU has
+    /// AVX-512 BF16, f32 elsewhere), f32 (exact), bf16 or int8.
+    #[arg(long, default_value = "auto", value_parser = parse_precision)]
     pub precision: Precision,
     /// Searches running at once (default: the number of cores).
     #[arg(long, value_name = "N")]
