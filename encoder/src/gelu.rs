@@ -103,14 +103,20 @@ pub(crate) const EXP_NEG_MAX: f32 = 86.0;
 pub(crate) fn exp_neg(v: f32) -> f32 {
     // exp(-v) = 2^n * exp(r), n = round(-v / ln 2), |r| <= ln 2 / 2.
     let x = (-v).max(-EXP_NEG_MAX);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // n rounded by adding 1.5 * 2^23 (the f32 addition rounds to an integer), which also
+    // leaves n in the low bits of `shifted`: no float-to-int cast (Rust's saturating cast is
+    // scalar code per element, most of a softmax's time).
+    const ROUNDER: f32 = 12_582_912.0;
+    let shifted = x * std::f32::consts::LOG2_E + ROUNDER;
+    let n = shifted - ROUNDER;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     // Taylor series to degree 6 on |r| <= 0.35.
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n: the exponent field n + 127 (in 1..=254 for n in -124..=0).
+    let scale = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
     p * scale
 }
 
