@@ -13,8 +13,9 @@
 //! round, `--rounds` rounds) so that load on a shared machine falls on all of them alike;
 //! each round encodes `--queries` distinct queries one at a time. Reported: p50 and p90 of the
 //! whole `encode_queries(&[text])` call (tokenisation included) over all rounds, and the
-//! tokenisation alone. For checkpoints, the cold start: `Encoder::load_with` in total, the
-//! tokenizer's parse alone (`tokenizers::Tokenizer::from_file`), and the first query's encode.
+//! tokenisation alone. For checkpoints, the cold start at each precision: `Encoder::load_with`
+//! in total (median of 3), the tokenizer's parse alone (`tokenizers::Tokenizer::from_file`),
+//! and the first query's encode.
 
 mod common;
 
@@ -24,7 +25,7 @@ use std::time::Instant;
 use common::{args_or_exit, ModelSpec};
 use serde_json::json;
 use tartan_encoder::synthetic::{english_queries, random_encoder_with, SyntheticConfig};
-use tartan_encoder::{Device, Encoder, LoadOptions, Precision};
+use tartan_encoder::{Encoder, LoadOptions, Precision};
 
 const SEED: u64 = 42;
 
@@ -107,12 +108,28 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn cold_start(dir: &std::path::Path) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-    // Warm the page cache, so the figures are the loader's, not the disk's.
-    let _ = Encoder::load(dir.to_str().ok_or("path is not UTF-8")?, Device::Cpu)?;
-    let t = Instant::now();
-    let enc = Encoder::load(dir.to_str().ok_or("path is not UTF-8")?, Device::Cpu)?;
-    let load_ms = ms(t);
+/// The cold start at `precision` (the median of 3 loads after one that warms the page cache,
+/// so the figures are the loader's, not the disk's).
+fn cold_start(
+    dir: &std::path::Path,
+    precision: Precision,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let options = LoadOptions {
+        precision,
+        ..LoadOptions::default()
+    };
+    let path = dir.to_str().ok_or("path is not UTF-8")?;
+    let _ = Encoder::load_with(path, &options)?;
+    let mut loads = Vec::new();
+    let mut enc = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        enc = Some(Encoder::load_with(path, &options)?);
+        loads.push(ms(t));
+    }
+    loads.sort_by(f64::total_cmp);
+    let load_ms = loads[1];
+    let enc = enc.ok_or("no encoder")?;
     let t = Instant::now();
     let tok = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json"))
         .map_err(|e| format!("tokenizer: {e}"))?;
@@ -122,6 +139,7 @@ fn cold_start(dir: &std::path::Path) -> Result<serde_json::Value, Box<dyn std::e
     enc.encode_queries(&["what is late interaction retrieval"])?;
     let first_query_ms = ms(t);
     Ok(json!({
+        "precision": enc.precision().name(),
         "model_load_ms": load_ms,
         "of_which_tokenizer_parse_ms": tokenizer_ms,
         "first_query_encode_ms": first_query_ms,
@@ -180,7 +198,11 @@ fn measure(spec: &ModelSpec, args: &Args) -> Result<serde_json::Value, Box<dyn s
         "tokenize_one_query_p50_ms": percentile(&tokenize, 0.5),
     });
     if let ModelSpec::Checkpoint(dir) = spec {
-        report["cold_start"] = cold_start(dir)?;
+        let mut cold = Vec::new();
+        for &precision in &args.precisions {
+            cold.push(cold_start(dir, precision)?);
+        }
+        report["cold_start"] = json!(cold);
     }
     Ok(report)
 }

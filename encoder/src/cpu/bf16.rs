@@ -44,11 +44,18 @@ impl Bf16Weight {
         debug_assert!(n.is_multiple_of(TILE));
         let k2 = k.next_multiple_of(2);
         let mut packed = vec![bf16::ZERO; n * k2];
-        for c in 0..n {
-            let (tile, lane) = (c / TILE, c % TILE);
-            for (i, &v) in w[c * k..(c + 1) * k].iter().enumerate() {
-                packed[tile * k2 * TILE + (i / 2) * 2 * TILE + lane * 2 + i % 2] =
-                    bf16::from_f32(v);
+        // A tile (16 columns) at a time: its 16 rows of `w` rounded (vectorised), then their
+        // pairs interleaved in order.
+        let mut rounded = vec![bf16::ZERO; TILE * k2];
+        for (tile, out) in packed.chunks_exact_mut(k2 * TILE).enumerate() {
+            for (lane, dst) in rounded.chunks_exact_mut(k2).enumerate() {
+                let c = tile * TILE + lane;
+                round_row(&w[c * k..(c + 1) * k], &mut dst[..k]);
+            }
+            for (g, pairs) in out.chunks_exact_mut(2 * TILE).enumerate() {
+                for (lane, pair) in pairs.chunks_exact_mut(2).enumerate() {
+                    pair.copy_from_slice(&rounded[lane * k2 + 2 * g..lane * k2 + 2 * g + 2]);
+                }
             }
         }
         Self {

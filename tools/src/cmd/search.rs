@@ -3,6 +3,7 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 use clap::Args;
@@ -94,12 +95,14 @@ pub struct SearchArgs {
 }
 
 /// Runs `tartan search`.
-pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
+pub fn run(args: SearchArgs, globals: Globals) -> Result<()> {
+    let mut clock = StageClock::start();
     let shards = args
         .index
         .iter()
         .map(|dir| open_index(dir))
         .collect::<Result<Vec<_>>>()?;
+    clock.lap("index open");
     let k = args.k as usize;
     let params = args.params.params(k)?;
     let mode = if args.lexical {
@@ -124,7 +127,7 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
         retrieval::check_mode(index, mode)?;
     }
     let set = ShardSet::new(shards).context("cannot search these indexes together")?;
-    let (queries, labels) = read_queries_for(&args, set.shards(), mode)?;
+    let (queries, labels) = read_queries_for(&args, set.shards(), mode, &mut clock)?;
     let allowed = set
         .shards()
         .iter()
@@ -173,6 +176,7 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
                 })
                 .collect::<Result<Vec<_>>>()?
         };
+    clock.lap("search");
     let with_text = !(args.no_text || args.format == Format::Trec);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -190,7 +194,51 @@ pub fn run(args: SearchArgs, _globals: Globals) -> Result<()> {
         results::write(&mut out, args.format, &results)?;
     }
     out.flush()?;
+    clock.lap("output");
+    if globals.verbose {
+        clock.print();
+    }
     Ok(())
+}
+
+/// Wall-clock time of a one-shot search's steps, printed by `--verbose` (the time before
+/// `main`, the process start, is what a `time` of the whole command adds to their total).
+struct StageClock {
+    started: Instant,
+    last: Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl StageClock {
+    fn start() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            last: now,
+            laps: Vec::new(),
+        }
+    }
+
+    /// Ends the step `name` now.
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.laps
+            .push((name, (now - self.last).as_secs_f64() * 1e3));
+        self.last = now;
+    }
+
+    fn print(&self) {
+        let parts: Vec<String> = self
+            .laps
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.1} ms"))
+            .collect();
+        eprintln!(
+            "time per step: {} (total {:.1} ms)",
+            parts.join(", "),
+            self.started.elapsed().as_secs_f64() * 1e3
+        );
+    }
 }
 
 /// A query's label: its id (from a file) and text; None for query embeddings.
@@ -202,6 +250,7 @@ fn read_queries_for(
     args: &SearchArgs,
     shards: &[Index],
     mode: Mode,
+    clock: &mut StageClock,
 ) -> Result<(Vec<Vec<f32>>, Vec<Label>)> {
     let index = &shards[0];
     if let Some(path) = &args.query_embeddings {
@@ -258,6 +307,7 @@ fn read_queries_for(
     }
     let model_name = model::query_model(args.model.as_deref(), &index.meta().encoder)?;
     let encoder = model::load(&model_name, args.encode.device, args.encode.precision)?;
+    clock.lap("model load");
     ensure!(
         encoder.dim() == index.dim(),
         "model {model_name} makes {}-dim vectors but the index holds {}-dim ones",
@@ -268,6 +318,7 @@ fn read_queries_for(
     let encoded = encoder
         .encode_queries(&texts)
         .context("encoding queries failed")?;
+    clock.lap("encode");
     Ok((encoded.into_iter().map(|e| e.data).collect(), labels))
 }
 
