@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use tartan_encoder::Precision;
+
 use crate::args::{BuildArgs, Codec, CodecArg};
 
 /// The cache root: `given`, else `$TARTAN_CACHE`, else `$XDG_CACHE_HOME/tartan`,
@@ -29,12 +31,13 @@ pub fn root(given: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// A directory name for the index of `dataset` (its path or name) encoded by
-/// `model` with these build options: readable parts plus a hash of the full
-/// dataset and model references, so two local models named alike do not collide.
+/// `model` at `precision` with these build options: readable parts plus a hash of the
+/// full dataset and model references, so two local models named alike do not collide.
 pub fn index_key(
     dataset_name: &str,
     dataset_ref: &str,
     model_ref: &str,
+    precision: Precision,
     build: &BuildArgs,
 ) -> String {
     let model_slug = model_ref
@@ -51,6 +54,9 @@ pub fn index_key(
         ),
     };
     let mut key = format!("{}-{}-{codec}", slug(dataset_name), slug(model_slug));
+    if precision != Precision::F32 {
+        key.push_str(&format!("-{precision}"));
+    }
     if let Some(c) = build.centroids {
         key.push_str(&format!("-c{c}"));
     }
@@ -96,16 +102,35 @@ mod tests {
     #[test]
     fn keys_are_readable_and_distinct() {
         let build = Wrap::parse_from(["x"]).build;
-        let a = index_key("scifact", "/d/scifact", "/m/minilm-colbert-pylate", &build);
+        let f32 = Precision::F32;
+        let a = index_key(
+            "scifact",
+            "/d/scifact",
+            "/m/minilm-colbert-pylate",
+            f32,
+            &build,
+        );
         assert!(a.starts_with("scifact-minilm-colbert-pylate-pq2-"), "{a}");
         let b = index_key(
             "scifact",
             "/d/scifact",
             "/other/minilm-colbert-pylate",
+            f32,
             &build,
         );
         assert_ne!(a, b);
-        let hub = index_key("scifact", "scifact", "colbert-ir/colbertv2.0", &build);
+        let bf16 = index_key(
+            "scifact",
+            "/d/scifact",
+            "/m/minilm-colbert-pylate",
+            Precision::Bf16,
+            &build,
+        );
+        assert!(
+            bf16.starts_with("scifact-minilm-colbert-pylate-pq2-bf16-"),
+            "{bf16}"
+        );
+        let hub = index_key("scifact", "scifact", "colbert-ir/colbertv2.0", f32, &build);
         assert!(hub.starts_with("scifact-colbertv2.0-pq2-"), "{hub}");
         let scalar = Wrap::parse_from([
             "x",
@@ -117,7 +142,7 @@ mod tests {
             "64",
         ])
         .build;
-        assert!(index_key("s", "s", "m", &scalar).starts_with("s-m-sq4-c64-"));
+        assert!(index_key("s", "s", "m", Precision::F32, &scalar).starts_with("s-m-sq4-c64-"));
     }
 
     #[test]

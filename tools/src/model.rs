@@ -62,6 +62,7 @@ pub fn record(model: &str, encoder: &Encoder) -> Value {
         "model": model_ref(model),
         "dim": encoder.dim(),
         "query_length": encoder.query_length(),
+        "precision": encoder.precision().name(),
         "settings": encoder.settings(),
     })
 }

@@ -150,10 +150,13 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
         .unwrap_or_else(|_| dataset_dir.clone())
         .to_string_lossy()
         .into_owned();
+    eprintln!("loading model {}", args.model);
+    let encoder = model::load(&args.model, args.encode.device, args.encode.precision)?;
     let key = cache::index_key(
         &dataset_name,
         &dataset_ref,
         &model::model_ref(&args.model),
+        encoder.precision(),
         &args.build,
     );
     let index_dir = args
@@ -165,8 +168,6 @@ pub fn run(args: EvalArgs, globals: Globals) -> Result<()> {
         .clone()
         .unwrap_or_else(|| cache.join("eval").join(format!("{key}-{}", args.split)));
 
-    eprintln!("loading model {}", args.model);
-    let encoder = model::load(&args.model, args.encode.device, args.encode.precision)?;
     let mut build = args.build.clone();
     build.keep_embeddings |= args.compare_exact;
     let source = TextSource::Beir(dataset_dir.clone());
