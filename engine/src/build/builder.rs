@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::config::{BuildConfig, BuildProgress, BuildReport};
 use super::pipeline::{build, Corpus, Source, SPILL, SPILL_HEADER_LEN};
+use super::segment_writer::MappedPages;
 use super::target::Target;
 use super::train::check_finite;
 use super::unit_norm::check_unit_norm;
@@ -188,6 +189,7 @@ impl IndexBuilder {
             dim,
             doc_offsets: &doc_offsets,
             ids: &ids,
+            pages: Some(MappedPages(&map)),
         };
         let rows = Rows::Written {
             writer: store,

@@ -10,6 +10,7 @@ use roaring::RoaringBitmap;
 use tartan_quantize::{Centroids, ResidualCodec};
 
 use super::config::BuildProgress;
+use super::segment_writer::MappedPages;
 use crate::error::{EngineError, Result};
 use crate::format::doc_centroids::DocCentroidsWriter;
 use crate::format::npy::{Dtype, NpyWriter};
@@ -18,10 +19,12 @@ use crate::format::{CENTROID_IDS, CODES, EMBEDDINGS};
 /// Compresses `embeddings` (`n x dim`) a chunk of whole documents (at least
 /// `chunk_size` embeddings, or one longer document) at a time. `doc_offsets`
 /// (`n_docs + 1`) maps embeddings to documents. With `keep`, also writes
-/// `embeddings.npy` in the stored order. Returns one posting list a centroid.
+/// `embeddings.npy` in the stored order. With `pages`, each chunk's pages are let go once
+/// compressed. Returns one posting list a centroid.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn compress(
     embeddings: &[f32],
+    pages: Option<MappedPages<'_>>,
     doc_offsets: &[u64],
     centroids: &Centroids,
     codec: &ResidualCodec,
@@ -84,6 +87,9 @@ pub(crate) fn compress(
         out.codes.write(&codes)?;
         if let Some(w) = out.embeddings.as_mut() {
             w.write(&kept)?;
+        }
+        if let Some(pages) = pages {
+            pages.release(chunk);
         }
         progress.advance((end - start) as u64);
         first_doc = end_doc;

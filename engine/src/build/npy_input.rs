@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::builder::{check_config, IndexBuilder};
 use super::config::{BuildConfig, BuildProgress, BuildReport};
 use super::pipeline::{build, Corpus, Source};
+use super::segment_writer::MappedPages;
 use super::target::Target;
 use super::unit_norm::check_unit_norm;
 use crate::error::{EngineError, Result};
@@ -102,6 +103,7 @@ pub fn build_from_npy_with(
                 dim,
                 doc_offsets: &doc_offsets,
                 ids: &ids,
+                pages: Some(MappedPages(emb.map())),
             };
             build(
                 target,

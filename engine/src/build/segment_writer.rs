@@ -28,6 +28,37 @@ pub(crate) struct Corpus<'a> {
     /// `num_documents + 1` offsets into the embeddings.
     pub doc_offsets: &'a [u64],
     pub ids: &'a [String],
+    /// The file map the embeddings lie in, when the build reads them from one (the
+    /// builder's spill, a `.npy` file): its pages are let go once read.
+    pub pages: Option<MappedPages<'a>>,
+}
+
+/// A read-only file map whose pages a build lets go of once it has read them (after
+/// training's sample, after each compressed chunk), so that the process's resident memory
+/// stays at a chunk of embeddings instead of growing to the whole file: the pages stay in
+/// the page cache, and are read from it again if touched.
+#[derive(Clone, Copy)]
+pub(crate) struct MappedPages<'a>(pub &'a memmap2::Mmap);
+
+impl MappedPages<'_> {
+    /// Lets go of the pages under `data`, a part of the map (anything else is ignored).
+    pub(crate) fn release(self, data: &[f32]) {
+        let base = self.0.as_ptr() as usize;
+        let start = data.as_ptr() as usize;
+        let len = std::mem::size_of_val(data);
+        if start < base || start + len > base + self.0.len() || len == 0 {
+            return;
+        }
+        // SAFETY: the map is a read-only shared map of a file: dropping its pages only
+        // means that later reads fetch them from the file (the page cache) again.
+        let _ = unsafe {
+            self.0.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                start - base,
+                len,
+            )
+        };
+    }
 }
 
 /// How to write a segment.
@@ -69,6 +100,7 @@ pub(crate) fn write_segment(
     std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
     let postings = compress(
         corpus.embeddings,
+        corpus.pages,
         corpus.doc_offsets,
         plan.centroids,
         plan.codec,

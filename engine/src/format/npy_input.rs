@@ -65,6 +65,11 @@ impl NpyInput {
         &self.header.shape
     }
 
+    /// The file map behind [`NpyInput::data`].
+    pub(crate) fn map(&self) -> &Mmap {
+        &self.map
+    }
+
     /// The data bytes (after the header).
     pub fn data(&self) -> &[u8] {
         &self.map[self.header.data_offset..]

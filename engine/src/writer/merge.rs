@@ -248,6 +248,7 @@ fn retrain_on(
         dim,
         doc_offsets: offsets,
         ids: &ids,
+        pages: None,
     };
     let entry = write_segment(
         &writer.dir.join(&seg_name),

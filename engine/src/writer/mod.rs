@@ -224,6 +224,7 @@ impl IndexWriter {
             dim,
             doc_offsets: &doc_offsets,
             ids,
+            pages: None,
         };
         let entry = write_segment(
             &self.dir.join(&name),
