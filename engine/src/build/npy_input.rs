@@ -97,13 +97,16 @@ pub fn build_from_npy_with(
         Ok(embeddings) => {
             check_unit_norm(embeddings, dim)
                 .map_err(|off| not_unit_norm(off.row, off.norm, &doc_offsets, &ids))?;
+            let pages = MappedPages(emb.map());
+            // The check read the whole file; the build reads it again in parts.
+            pages.release(embeddings);
             let target = Target::create(out_dir, config.overwrite)?;
             let corpus = Corpus {
                 embeddings,
                 dim,
                 doc_offsets: &doc_offsets,
                 ids: &ids,
-                pages: Some(MappedPages(emb.map())),
+                pages: Some(pages),
             };
             build(
                 target,

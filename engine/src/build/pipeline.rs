@@ -66,12 +66,7 @@ pub(crate) fn build(
             loaded
         }
         None => {
-            let trained = train(corpus.embeddings, dim, config, progress)?;
-            // The sample touched pages all over the file; compress reads them again a
-            // chunk at a time.
-            if let Some(pages) = corpus.pages {
-                pages.release(corpus.embeddings);
-            }
+            let trained = train(corpus.embeddings, corpus.pages, dim, config, progress)?;
             let params = trained.build_params(config);
             (trained, params)
         }

@@ -52,11 +52,8 @@ impl MappedPages<'_> {
         // SAFETY: the map is a read-only shared map of a file: dropping its pages only
         // means that later reads fetch them from the file (the page cache) again.
         let _ = unsafe {
-            self.0.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                start - base,
-                len,
-            )
+            self.0
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start - base, len)
         };
     }
 }

@@ -161,7 +161,7 @@ fn train_codec_inner(
     })?;
     let (staging, existing) = prepare_target(out_dir, config.overwrite)?;
     let clock = StageClock::new(progress, started);
-    let trained = train(embeddings, dim, config, &clock)?;
+    let trained = train(embeddings, None, dim, config, &clock)?;
     clock.stage("write", 1);
     let written = write_codec_files(&staging, &trained, dim, config);
     if let Err(e) = written {

@@ -10,6 +10,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use tartan_quantize::{default_num_centroids, Centroids, KMeansConfig, ResidualCodec};
 
 use super::config::{BuildConfig, BuildProgress, KMEANS_POINTS_PER_CENTROID};
+use super::segment_writer::MappedPages;
 use crate::error::{EngineError, Result};
 use crate::format::meta::BuildParams;
 
@@ -75,6 +76,7 @@ pub(crate) fn plan(n: usize, config: &BuildConfig) -> Result<(usize, usize, usiz
 /// Samples, trains k-means, then the codec on held-out residuals.
 pub(crate) fn train(
     embeddings: &[f32],
+    pages: Option<MappedPages<'_>>,
     dim: usize,
     config: &BuildConfig,
     progress: &dyn BuildProgress,
@@ -85,9 +87,8 @@ pub(crate) fn train(
     progress.stage("sample", (kmeans_points + codec_points) as u64);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
     let picked = rand::seq::index::sample(&mut rng, n, kmeans_points + codec_points).into_vec();
-    let (for_kmeans, held_out) = picked.split_at(kmeans_points);
-    let kmeans_rows = gather(embeddings, dim, for_kmeans)?;
-    let codec_rows = gather(embeddings, dim, held_out)?;
+    let mut kmeans_rows = gather(embeddings, dim, &picked, pages)?;
+    let codec_rows = kmeans_rows.split_off(kmeans_points * dim);
     progress.advance((kmeans_points + codec_points) as u64);
 
     progress.stage("kmeans", 1);
@@ -141,12 +142,35 @@ pub(crate) fn train(
 }
 
 /// Copies the sampled rows, checking that they are finite (errors name the corpus row).
-fn gather(embeddings: &[f32], dim: usize, rows: &[usize]) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(rows.len() * dim);
-    for &r in rows {
+/// Rows of the file passed over between two lets-go of a mapped input's pages while
+/// sampling (32 MB at dim 128).
+const RELEASE_ROWS: usize = 65_536;
+
+/// Rows `rows` of `embeddings`, in that order. They are read in file order, so that with
+/// `pages` the part of the file already passed is let go as the reading moves on (a sample
+/// touches pages all over the file), and the whole file once done.
+fn gather(
+    embeddings: &[f32],
+    dim: usize,
+    rows: &[usize],
+    pages: Option<MappedPages<'_>>,
+) -> Result<Vec<f32>> {
+    let mut by_position: Vec<usize> = (0..rows.len()).collect();
+    by_position.sort_unstable_by_key(|&i| rows[i]);
+    let mut out = vec![0f32; rows.len() * dim];
+    let mut released = 0usize;
+    for &i in &by_position {
+        let r = rows[i];
         let row = &embeddings[r * dim..(r + 1) * dim];
         check_finite(row, dim, r)?;
-        out.extend_from_slice(row);
+        out[i * dim..(i + 1) * dim].copy_from_slice(row);
+        if let Some(pages) = pages.filter(|_| r - released >= RELEASE_ROWS) {
+            pages.release(&embeddings[released * dim..r * dim]);
+            released = r;
+        }
+    }
+    if let Some(pages) = pages {
+        pages.release(embeddings);
     }
     Ok(out)
 }

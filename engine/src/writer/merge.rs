@@ -232,7 +232,7 @@ fn retrain_on(
     }
     let mut config = config.clone();
     config.codec = index.meta().codec;
-    let trained = train(embeddings, dim, &config, progress)?;
+    let trained = train(embeddings, None, dim, &config, progress)?;
     let mut next = writer.manifest.clone();
     let codec_dir = format!("codec-{:06}", next.take_number());
     let seg_name = format!("seg-{:06}", next.take_number());
