@@ -46,10 +46,15 @@ pub(crate) fn fits(k: usize, n: usize) -> bool {
 /// `w` the packed weight (`n / 16` tiles of `k * 16` values in pairs, as
 /// [`super::bf16::Bf16Weight`] keeps it).
 ///
+/// The rows are done a chunk at a time (see `CHUNK_BYTES`); `finish_rows` is called with
+/// each chunk's rows once their columns `cols` are written, while they are still in cache
+/// (the linear layer adds its bias and activation there).
+///
 /// # Safety
 /// [`supported`] must be true; `k` a multiple of [`DEPTH`]; `cols` a range of whole
 /// [`COLUMN_BLOCK`]s inside `0..n`; `dst` must hold `rows * n` values whose columns `cols`
 /// no one else touches while this runs.
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn matmul_cols(
     w: &[half::bf16],
     x: &[half::bf16],
@@ -58,13 +63,17 @@ pub(crate) unsafe fn matmul_cols(
     dst: *mut f32,
     n: usize,
     cols: std::ops::Range<usize>,
+    finish_rows: &mut dyn FnMut(std::ops::Range<usize>),
 ) {
     debug_assert!(x.len() >= rows.next_multiple_of(ROW_BLOCK) * k);
     debug_assert!(w.len() >= n * k && cols.end <= n);
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    kernel::matmul(w.as_ptr(), x.as_ptr(), k, rows, dst, n, cols);
+    kernel::matmul(w.as_ptr(), x.as_ptr(), k, rows, dst, n, cols, finish_rows);
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-    unreachable!("AMX layers are only built where supported() is true");
+    {
+        let _ = finish_rows;
+        unreachable!("AMX layers are only built where supported() is true");
+    }
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -131,6 +140,7 @@ mod kernel {
     #[repr(C, align(64))]
     struct Staging([f32; 256]);
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn matmul(
         w: *const bf16,
         x: *const bf16,
@@ -139,6 +149,7 @@ mod kernel {
         dst: *mut f32,
         n: usize,
         cols: Range<usize>,
+        finish_rows: &mut dyn FnMut(Range<usize>),
     ) {
         let x_stride = k * 2;
         let w_stride = 64usize;
@@ -194,6 +205,7 @@ mod kernel {
                     store::<3>(dst, dst_stride, n, rows, r0 + 16, c0 + 16, &mut staging);
                 }
             }
+            finish_rows(chunk_start..chunk_end);
         }
         asm!("tilerelease", options(nostack, nomem));
     }

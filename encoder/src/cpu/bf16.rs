@@ -35,8 +35,22 @@ pub(crate) struct Bf16Weight {
 }
 
 /// Activations rounded to bf16, `rows x k2` (for AMX, zero rows up to a multiple of
-/// [`amx::ROW_BLOCK`] follow).
+/// [`amx::ROW_BLOCK`] follow). Its buffer goes back to its thread when dropped.
 pub(crate) struct Bf16Rows(Vec<bf16>);
+
+thread_local! {
+    /// The last dropped [`Bf16Rows`] buffer of this thread, for the next `prepare`: a
+    /// document batch's activations are megabytes a layer, and a fresh allocation of that
+    /// size is fresh pages, each one a page fault (about a tenth of a batch's time).
+    static SPARE_ROWS: std::cell::Cell<Vec<bf16>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for Bf16Rows {
+    fn drop(&mut self) {
+        let values = std::mem::take(&mut self.0);
+        SPARE_ROWS.with(|spare| spare.set(values));
+    }
+}
 
 impl Bf16Weight {
     /// Packs `w` (`[n, k]` row-major); `n` must be a multiple of 16.
@@ -77,12 +91,17 @@ impl Bf16Weight {
         } else {
             rows
         };
-        let mut values = vec![bf16::ZERO; padded * self.k2];
-        for r in 0..rows {
-            round_row(
-                &x[r * k..(r + 1) * k],
-                &mut values[r * self.k2..r * self.k2 + k],
-            );
+        let k2 = self.k2;
+        let mut values = SPARE_ROWS.with(|spare| spare.take());
+        // Every value is written below; resizing only sets the length.
+        values.resize(padded * k2, bf16::ZERO);
+        for (r, row) in values.chunks_exact_mut(k2).enumerate() {
+            if r < rows {
+                round_row(&x[r * k..(r + 1) * k], &mut row[..k]);
+                row[k..].fill(bf16::ZERO);
+            } else {
+                row.fill(bf16::ZERO);
+            }
         }
         Bf16Rows(values)
     }
@@ -124,7 +143,8 @@ unsafe fn round_row_avx512(src: &[f32], dst: &mut [half::bf16]) {
 }
 
 impl Bf16Weight {
-    /// Columns `cols` (whole [`amx::COLUMN_BLOCK`]s) of `dst` (`rows x n`) on AMX tiles.
+    /// Columns `cols` (whole [`amx::COLUMN_BLOCK`]s) of `dst` (`rows x n`) on AMX tiles,
+    /// `finish_rows` called on each chunk of rows once written.
     ///
     /// # Safety
     /// [`Bf16Weight::uses_amx`] must be true and `x` come from this weight's `prepare`;
@@ -136,8 +156,9 @@ impl Bf16Weight {
         dst: *mut f32,
         n: usize,
         cols: std::ops::Range<usize>,
+        finish_rows: &mut dyn FnMut(std::ops::Range<usize>),
     ) {
-        amx::matmul_cols(&self.packed, &x.0, self.k2, rows, dst, n, cols);
+        amx::matmul_cols(&self.packed, &x.0, self.k2, rows, dst, n, cols, finish_rows);
     }
 }
 

@@ -83,6 +83,24 @@ impl Linear {
         let prepared = self.weight.prepare(x, rows, k);
         let out = SharedMut(dst.as_mut_ptr());
         for_each_range(n, threads, COLUMN_ALIGN, |cols| {
+            // Bias and activation on rows of this task's columns, once they are written.
+            let mut finish_rows = |rows: std::ops::Range<usize>| {
+                for r in rows {
+                    // SAFETY: this task's columns of row `r`; no other task touches them.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            out.get().add(r * n + cols.start),
+                            cols.len(),
+                        )
+                    };
+                    if let Some(b) = &self.bias {
+                        for (y, &b) in row.iter_mut().zip(&b[cols.clone()]) {
+                            *y += b;
+                        }
+                    }
+                    apply(act, row);
+                }
+            };
             match &self.weight {
                 PackedWeight::F32(wt) => {
                     // SAFETY: `x` is `rows x k`, `wt` is `k x n`, and this task writes only
@@ -97,23 +115,21 @@ impl Linear {
                             Parallelism::None,
                         )
                     }
+                    finish_rows(0..rows);
                 }
                 packed => {
                     // SAFETY: as above, disjoint columns of the `rows x n` destination.
-                    unsafe { packed.matmul_cols(&prepared, rows, out.get(), n, cols.clone()) }
-                }
-            }
-            // SAFETY: the same columns, row by row; no other task touches them.
-            for r in 0..rows {
-                let row = unsafe {
-                    std::slice::from_raw_parts_mut(out.get().add(r * n + cols.start), cols.len())
-                };
-                if let Some(b) = &self.bias {
-                    for (y, &b) in row.iter_mut().zip(&b[cols.clone()]) {
-                        *y += b;
+                    unsafe {
+                        packed.matmul_cols(
+                            &prepared,
+                            rows,
+                            out.get(),
+                            n,
+                            cols.clone(),
+                            &mut finish_rows,
+                        )
                     }
                 }
-                apply(act, row);
             }
         });
     }
@@ -215,7 +231,14 @@ mod tests {
             let (amx_out, avx_out) = (SharedMut(amx.as_mut_ptr()), SharedMut(avx.as_mut_ptr()));
             pool.install(|| {
                 for_each_range(n, 2, COLUMN_ALIGN, |cols| unsafe {
-                    weight.amx_matmul_cols(&prepared, rows, amx_out.get(), n, cols.clone());
+                    weight.amx_matmul_cols(
+                        &prepared,
+                        rows,
+                        amx_out.get(),
+                        n,
+                        cols.clone(),
+                        &mut |_| {},
+                    );
                     weight.matmul_cols(&prepared, rows, avx_out.get(), n, cols);
                 })
             });

@@ -158,7 +158,8 @@ impl PackedWeight {
     }
 
     /// Columns `cols` of `dst` (`rows x n`, row-major) from prepared activations, for the
-    /// reduced-precision kernels (f32 goes through `gemm` in the caller).
+    /// reduced-precision kernels (f32 goes through `gemm` in the caller); `finish_rows` is
+    /// called on every row once its columns `cols` are written (in chunks, for AMX).
     ///
     /// # Safety
     /// `dst` must point to `rows * n` writable values that no one else touches in `cols`,
@@ -170,14 +171,34 @@ impl PackedWeight {
         dst: *mut f32,
         n: usize,
         cols: Range<usize>,
+        finish_rows: &mut dyn FnMut(Range<usize>),
     ) {
         match (self, prepared) {
             (PackedWeight::Bf16(w), Prepared::Bf16(x)) if w.uses_amx() => {
-                w.amx_matmul_cols(x, rows, dst, n, cols)
+                return w.amx_matmul_cols(x, rows, dst, n, cols, finish_rows);
             }
             (PackedWeight::Bf16(w), Prepared::Bf16(x)) => w.matmul_cols(x, rows, dst, n, cols),
             (PackedWeight::Int8(w), Prepared::Int8(x)) => w.matmul_cols(x, rows, dst, n, cols),
             _ => debug_assert!(false, "prepared activations do not match the weight"),
         }
+        finish_rows(0..rows);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_resolves_to_a_concrete_precision() {
+        assert_eq!("auto".parse::<Precision>().unwrap(), Precision::Auto);
+        assert_eq!(Precision::Auto.name(), "auto");
+        let resolved = Precision::Auto.effective();
+        assert!(Precision::ALL.contains(&resolved) && resolved != Precision::Int8);
+        assert_eq!(resolved == Precision::Bf16, Precision::Bf16.supported());
+        for p in Precision::ALL {
+            assert_eq!(p.name().parse::<Precision>().unwrap(), p);
+        }
+        assert!("fp8".parse::<Precision>().is_err());
     }
 }

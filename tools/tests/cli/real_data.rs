@@ -249,6 +249,34 @@ fn eval_search_index_encode_on_scifact_subset() {
     assert!(v["results"][0]["text"].as_str().unwrap().len() > 20, "{v}");
     let (table, _) = run_ok(&["search", "--index", text_index.to_str().unwrap(), query]);
     assert!(table.starts_with(&format!("query 0: {query}")), "{table}");
+    // --verbose times a one-shot search's steps.
+    let (_, err) = run_ok(&[
+        "search",
+        "--verbose",
+        "--index",
+        text_index.to_str().unwrap(),
+        query,
+    ]);
+    let steps = err
+        .lines()
+        .find(|l| l.starts_with("time per step: "))
+        .unwrap_or_else(|| panic!("no time per step in {err:?}"));
+    for step in ["index open", "model load", "encode", "search", "output"] {
+        assert!(
+            steps.contains(&format!("{step} ")),
+            "{step} missing: {steps}"
+        );
+    }
+    // The index records the precision its documents were encoded at.
+    let meta = tartan_engine::Index::open(&text_index)
+        .unwrap()
+        .meta()
+        .encoder
+        .clone();
+    assert!(
+        ["f32", "bf16"].contains(&meta["precision"].as_str().unwrap_or_default()),
+        "{meta}"
+    );
 
     // The corpus's metadata filters; BM25 and hybrid search read the stored text.
     let json_hits = |extra: &[&str]| -> Vec<serde_json::Value> {
