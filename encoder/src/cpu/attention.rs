@@ -149,11 +149,8 @@ unsafe fn one_head(
     if t <= SMALL_HEAD {
         let ctx = rest;
         let row = |p: *const f32, i: usize| std::slice::from_raw_parts(p.add(i * row_stride), d);
-        let (qs, ks, vs): (Vec<&[f32]>, Vec<&[f32]>, Vec<&[f32]>) = (
-            (0..t).map(|i| row(q, i)).collect(),
-            (0..t).map(|i| row(k, i)).collect(),
-            (0..t).map(|i| row(v, i)).collect(),
-        );
+        let rows = |p: *const f32| -> Vec<&[f32]> { (0..t).map(|i| row(p, i)).collect() };
+        let (qs, ks, vs) = (rows(q), rows(k), rows(v));
         small_head(&qs, &ks, &vs, mask, scale, scores, probs, &mut ctx[..t * d]);
         for (i, ctx_row) in ctx.chunks_exact(d).take(t).enumerate() {
             std::ptr::copy_nonoverlapping(
