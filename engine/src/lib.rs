@@ -65,7 +65,7 @@ pub use format::meta::{BuildParams, IndexMeta, FORMAT_VERSION, OLDEST_READABLE_V
 pub use index::Index;
 pub use search::{
     dot, force_final_stage, maxsim, query_centroid_scores, recall, FinalStage, Scoring, SearchHit,
-    SearchParams, Searcher, DIRECT_SCORING_MAX_EMBEDDINGS,
+    SearchParams, Searcher, DIRECT_SCORING_MAX_EMBEDDINGS, WIDEN_FACTOR,
 };
 pub use shards::{merge_top_k, ShardHit, ShardSet};
 pub use stored::StoredFields;

@@ -166,6 +166,7 @@ fn main() -> Result<()> {
             let t = Instant::now();
             searcher.prepare(q)?;
             searcher.candidates(p.nprobe)?;
+            searcher.widen_candidates(p.ndocs.max(10));
             searcher.interaction_pruned(p.threshold, p.ndocs.max(10))?;
             searcher.interaction_full(p.exact.max(10))?;
             let hits = searcher.rank(10)?;

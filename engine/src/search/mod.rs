@@ -15,5 +15,5 @@ pub use block_score::{force_final_stage, FinalStage};
 pub use exact::{dot, maxsim, query_centroid_scores};
 pub use params::{Scoring, SearchHit, SearchParams};
 pub use recall::recall;
-pub use searcher::{Searcher, DIRECT_SCORING_MAX_EMBEDDINGS};
+pub use searcher::{Searcher, DIRECT_SCORING_MAX_EMBEDDINGS, WIDEN_FACTOR};
 pub(crate) use topk::top_hits;

@@ -198,6 +198,17 @@ impl Scratch {
         Ok(())
     }
 
+    /// Stage 2 widened: every live document with embeddings (within `allowed` when given)
+    /// is a candidate.
+    pub fn all_candidates(&mut self, index: &Index, allowed: Option<&RoaringBitmap>) {
+        let n = index.num_documents() as u32;
+        let live = |d: &u32| !index.deleted.contains(*d) && index.doc_len(*d).unwrap_or(0) > 0;
+        self.candidates = match allowed {
+            Some(a) => a.iter().take_while(|&d| d < n).filter(live).collect(),
+            None => (0..n).filter(live).collect(),
+        };
+    }
+
     /// Stage 3: centroid interaction with pruning over the candidates, keep `n`.
     pub fn interaction_pruned(&mut self, index: &Index, threshold: f32, n: usize) -> Result<()> {
         let nq = self.nq;
