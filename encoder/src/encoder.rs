@@ -247,9 +247,7 @@ impl Encoder {
             // entered from outside would park and wake the calling thread (dozens of times
             // a query: a single query took 1.4x longer on 2 threads than on 1).
             None if rayon::current_thread_index().is_none() => {
-                let mut result = None;
-                rayon::scope(|_| result = Some(self.run_here(inputs, batch_size, output)));
-                result.unwrap_or_else(|| Ok(Vec::new()))
+                rayon::scope(|_| self.run_here(inputs, batch_size, output))
             }
             None => self.run_here(inputs, batch_size, output),
         }

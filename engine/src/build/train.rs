@@ -141,12 +141,12 @@ pub(crate) fn train(
     })
 }
 
-/// Copies the sampled rows, checking that they are finite (errors name the corpus row).
 /// Rows of the file passed over between two lets-go of a mapped input's pages while
 /// sampling (32 MB at dim 128).
 const RELEASE_ROWS: usize = 65_536;
 
-/// Rows `rows` of `embeddings`, in that order. They are read in file order, so that with
+/// Copies the sampled rows `rows` of `embeddings`, in that order, checking that they are
+/// finite (errors name the corpus row). They are read in file order, so that with
 /// `pages` the part of the file already passed is let go as the reading moves on (a sample
 /// touches pages all over the file), and the whole file once done.
 fn gather(

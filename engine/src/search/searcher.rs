@@ -60,10 +60,23 @@ fn filtered_nprobe(index: &Index, allowed: &RoaringBitmap, nprobe: usize) -> usi
 /// found fewer than `ndocs` candidates to take all of them as candidates.
 pub const WIDEN_FACTOR: usize = 4;
 
-/// Whether probes that found fewer than `keep` (stage 3's `ndocs`) of `matching`
-/// documents give way to all of them.
-fn widens(keep: usize, matching: u64) -> bool {
-    matching <= WIDEN_FACTOR.saturating_mul(keep) as u64
+/// Stage 2's widening: when the probes found fewer than `keep` (stage 3's `ndocs`) of the
+/// `matching` documents and those are at most [`WIDEN_FACTOR`] times `keep`, all of them
+/// become candidates.
+fn widen(
+    index: &Index,
+    scratch: &mut Scratch,
+    keep: usize,
+    matching: u64,
+    allowed: Option<&RoaringBitmap>,
+) {
+    let found = scratch.candidates.len();
+    if (found as usize) < keep
+        && found < matching
+        && matching <= WIDEN_FACTOR.saturating_mul(keep) as u64
+    {
+        scratch.all_candidates(index, allowed);
+    }
 }
 
 /// Runs the whole pipeline on `scratch`.
@@ -106,14 +119,10 @@ fn run(
             Some(a) => a.len() - a.intersection_len(&index.deleted),
             None => index.num_live_documents() as u64,
         };
-        if scratch.candidates.len() < matching {
-            if (scratch.candidates.len() as usize) < params.k {
-                return scratch.rank_all(index, params.k, allowed);
-            }
-            if widens(keep, matching) {
-                scratch.all_candidates(index, allowed);
-            }
+        if (scratch.candidates.len() as usize) < params.k && scratch.candidates.len() < matching {
+            return scratch.rank_all(index, params.k, allowed);
         }
+        widen(index, scratch, keep, matching, allowed);
     }
     scratch.interaction_pruned(index, params.centroid_score_threshold, keep)?;
     scratch.interaction_full(index, params.stage3_keep())?;
@@ -247,11 +256,8 @@ impl Searcher<'_> {
     /// than `ndocs` (stage 3's keep) and the live documents at most [`WIDEN_FACTOR`]
     /// times that, every live document becomes a candidate. Returns their number.
     pub fn widen_candidates(&mut self, ndocs: usize) -> usize {
-        let found = self.scratch.candidates.len();
         let live = self.index.num_live_documents() as u64;
-        if (found as usize) < ndocs && found < live && widens(ndocs, live) {
-            self.scratch.all_candidates(self.index, None);
-        }
+        widen(self.index, &mut self.scratch, ndocs, live, None);
         self.scratch.candidates.len() as usize
     }
 
