@@ -2,9 +2,10 @@
 //! nearest-centroid assignment of any number of embeddings.
 
 use crate::check;
+use crate::compute::Compute;
 use crate::error::{QuantizeError, Result};
 use crate::lloyd::{self, Geometry};
-use crate::nearest::{nearest, Targets};
+use crate::nearest::Targets;
 
 /// faiss's (and so colbert-ai's) cap on training points: 256 a centroid.
 pub const DEFAULT_POINTS_PER_CENTROID: usize = 256;
@@ -59,6 +60,18 @@ impl Centroids {
     /// [`QuantizeError::NonFinite`], [`QuantizeError::TooManyCentroids`] (an explicit
     /// `num_centroids` above the number of embeddings, or zero).
     pub fn train(embeddings: &[f32], dim: usize, config: &KMeansConfig) -> Result<Self> {
+        Self::train_on(&Compute::Cpu, embeddings, dim, config)
+    }
+
+    /// [`Centroids::train`] with the assignments of every iteration made on `compute`
+    /// (the means are taken here). Errors: as [`Centroids::train`], and
+    /// [`QuantizeError::Device`].
+    pub fn train_on(
+        compute: &Compute,
+        embeddings: &[f32],
+        dim: usize,
+        config: &KMeansConfig,
+    ) -> Result<Self> {
         let n = check::rows(embeddings, dim, "embeddings")?;
         let k = match config.num_centroids {
             Some(k) if k == 0 || k > n => {
@@ -79,10 +92,10 @@ impl Centroids {
             &sample,
             dim,
             k,
-            config.iterations,
-            config.seed.wrapping_add(1),
+            (config.iterations, config.seed.wrapping_add(1)),
             Geometry::Spherical,
-        );
+            compute,
+        )?;
         lloyd::normalise_rows(&mut data, dim);
         Ok(Self { data, dim })
     }
@@ -110,7 +123,8 @@ impl Centroids {
             &mut self.data,
             iterations,
             Geometry::Spherical,
-        );
+            &Compute::Cpu,
+        )?;
         lloyd::normalise_rows(&mut self.data, self.dim);
         Ok(())
     }
@@ -149,13 +163,19 @@ impl Centroids {
 
     /// Like [`Centroids::assign`], also returning each embedding's best inner product.
     pub fn assign_with_scores(&self, embeddings: &[f32]) -> Result<(Vec<u32>, Vec<f32>)> {
+        self.assign_on(&Compute::Cpu, embeddings)
+    }
+
+    /// [`Centroids::assign_with_scores`] on `compute`. Errors: as [`Centroids::assign`],
+    /// and [`QuantizeError::Device`].
+    pub fn assign_on(&self, compute: &Compute, embeddings: &[f32]) -> Result<(Vec<u32>, Vec<f32>)> {
         if embeddings.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
         let n = check::rows(embeddings, self.dim, "embeddings")?;
         let mut ids = vec![0u32; n];
         let mut scores = vec![0f32; n];
-        nearest(embeddings, self.targets(), &mut ids, &mut scores);
+        compute.nearest(embeddings, self.targets(), &mut ids, &mut scores)?;
         Ok((ids, scores))
     }
 

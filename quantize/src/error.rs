@@ -68,12 +68,28 @@ pub enum QuantizeError {
         /// The number of centroids.
         num_centroids: usize,
     },
+    /// The compute device failed (it could not be opened, ran out of memory, or lacks
+    /// an operation). Fix: build on `cpu`, or check the device named.
+    #[error("compute device: {reason}")]
+    Device {
+        /// What the device reported.
+        reason: String,
+    },
     /// Persisted codec parameters are inconsistent (for instance unsorted bucket cutoffs).
     #[error("invalid codec parameters: {reason}")]
     InvalidParameters {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl QuantizeError {
+    /// A [`QuantizeError::Device`] error from what the device reported.
+    pub fn device(reason: impl std::fmt::Display) -> Self {
+        QuantizeError::Device {
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// The crate's result type.

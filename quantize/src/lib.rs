@@ -7,6 +7,10 @@
 //!   dimension by product codes (default) or ColBERTv2 scalar codes; decode, and a
 //!   per-query [`QueryLut`] that scores codes without decoding them.
 //!
+//! - [`Compute`]: where the nearest-centroid searches and the encoding of a build run:
+//!   this machine's cores, or (the `candle` feature) a candle device, a CUDA GPU with
+//!   the `cuda` feature ([`Centroids::train_on`], [`ResidualCodec::compress_on`]).
+//!
 //! Every buffer is a flat row-major `n x dim` `&[f32]`. Invalid input is a
 //! [`QuantizeError`], never a panic; the per-embedding hot calls (`encode_into`,
 //! `decode_into`, `QueryLut::score`) only assert buffer lengths, a caller bug.
@@ -47,9 +51,12 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "candle")]
+mod candle_kernels;
 mod centroids;
 mod check;
 mod codec;
+mod compute;
 mod error;
 mod lloyd;
 mod nearest;
@@ -58,6 +65,7 @@ pub use centroids::{default_num_centroids, Centroids, KMeansConfig, DEFAULT_POIN
 pub use codec::pack::{pack_codes, unpack_codes};
 pub use codec::{
     CodecKind, Compressed, ProductCodec, QueryLut, ResidualCodec, ScalarCodec, TrainConfig,
-    CODEBOOK_SIZE,
+    CODEBOOK_SIZE, DEFAULT_PARALLEL_WEIGHT,
 };
+pub use compute::Compute;
 pub use error::{QuantizeError, Result};

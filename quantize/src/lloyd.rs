@@ -11,7 +11,9 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
-use crate::nearest::{nearest, Targets};
+use crate::compute::Compute;
+use crate::nearest::Targets;
+use crate::Result;
 
 /// Whether centroids live on the unit sphere (renormalised after every update).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -23,16 +25,16 @@ pub(crate) enum Geometry {
 }
 
 /// Runs `iterations` Lloyd iterations on `points` (`n x dim`, finite, `n >= 1`) and
-/// returns `k x dim` centroids. `k` may exceed the number of distinct points; the
-/// surplus centroids then repeat points.
+/// returns `k x dim` centroids, the assignments made on `compute`. `k` may exceed the
+/// number of distinct points; the surplus centroids then repeat points.
 pub(crate) fn kmeans(
     points: &[f32],
     dim: usize,
     k: usize,
-    iterations: usize,
-    seed: u64,
+    (iterations, seed): (usize, u64),
     geometry: Geometry,
-) -> Vec<f32> {
+    compute: &Compute,
+) -> Result<Vec<f32>> {
     let n = points.len() / dim;
     debug_assert!(n >= 1 && k >= 1);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -50,18 +52,20 @@ pub(crate) fn kmeans(
     if geometry == Geometry::Spherical {
         normalise_rows(&mut centroids, dim);
     }
-    iterate(points, dim, &mut centroids, iterations, geometry);
-    centroids
+    iterate(points, dim, &mut centroids, iterations, geometry, compute)?;
+    Ok(centroids)
 }
 
-/// Runs `iterations` Lloyd iterations from the given `k x dim` centroids.
+/// Runs `iterations` Lloyd iterations from the given `k x dim` centroids, the
+/// assignments made on `compute`.
 pub(crate) fn iterate(
     points: &[f32],
     dim: usize,
     centroids: &mut [f32],
     iterations: usize,
     geometry: Geometry,
-) {
+    compute: &Compute,
+) -> Result<()> {
     let n = points.len() / dim;
     let norms: Vec<f32> = points.par_chunks(dim).map(|x| dot(x, x)).collect();
     let mut ids = vec![0u32; n];
@@ -79,7 +83,7 @@ pub(crate) fn iterate(
             dim,
             bias: bias.as_deref(),
         };
-        nearest(points, targets, &mut ids, &mut scores);
+        compute.nearest(points, targets, &mut ids, &mut scores)?;
         // Squared distance of each point to its centroid, for re-seeding empty clusters.
         let far = |i: usize| {
             let c = centroid_norms[ids[i] as usize];
@@ -94,6 +98,7 @@ pub(crate) fn iterate(
             normalise_rows(centroids, dim);
         }
     }
+    Ok(())
 }
 
 /// Replaces every centroid by the mean of its points; re-seeds empty ones.
@@ -220,7 +225,7 @@ mod tests {
     #[test]
     fn more_centroids_than_distinct_points_repeats_points() {
         let pts = [1.0, 0.0, 1.0, 0.0, 0.0, 1.0];
-        let c = kmeans(&pts, 2, 3, 3, 1, Geometry::Euclidean);
+        let c = kmeans(&pts, 2, 3, (3, 1), Geometry::Euclidean, &Compute::Cpu).unwrap();
         assert_eq!(c.len(), 6);
         for r in c.chunks_exact(2) {
             assert!(r == [1.0, 0.0] || r == [0.0, 1.0], "{r:?}");
@@ -237,7 +242,7 @@ mod tests {
             pts.extend_from_slice(&[0.0, 0.0]);
         }
         pts.extend_from_slice(&[10.0, 10.0]);
-        let c = kmeans(&pts, 2, 2, 2, 3, Geometry::Euclidean);
+        let c = kmeans(&pts, 2, 2, (2, 3), Geometry::Euclidean, &Compute::Cpu).unwrap();
         let mut rows: Vec<_> = c.chunks_exact(2).map(|r| (r[0], r[1])).collect();
         rows.sort_by(|a, b| a.0.total_cmp(&b.0));
         assert_eq!(rows, vec![(0.0, 0.0), (10.0, 10.0)]);
@@ -294,7 +299,7 @@ mod linfa_reference {
             dim,
             bias: Some(&bias),
         };
-        nearest(&points, targets, &mut ids, &mut scores);
+        crate::nearest::nearest(&points, targets, &mut ids, &mut scores);
         let mut sums: Vec<f64> = init.iter().map(|&v| f64::from(v)).collect();
         let mut counts = vec![1usize; k];
         for (x, &id) in points.chunks_exact(dim).zip(&ids) {

@@ -401,11 +401,105 @@ fn product_codes_reconstruct_at_least_as_well_as_scalar_codes() {
     }
 }
 
+/// `|e|^2 + (weight - 1) (e . x)^2` of `code` for embedding `x` and its `residual`.
+fn score_aware_loss(
+    codec: &ResidualCodec,
+    weight: f32,
+    x: &[f32],
+    residual: &[f32],
+    code: &[u8],
+) -> f32 {
+    let decoded = decode_residual(codec, code);
+    let e: Vec<f32> = residual.iter().zip(&decoded).map(|(r, d)| r - d).collect();
+    dot(&e, &e) + (weight - 1.0) * dot(&e, x).powi(2)
+}
+
+#[test]
+fn score_aware_codes_lower_the_score_aware_loss() {
+    let f = fixture();
+    let n = 1000;
+    let some = &f.embeddings[..n * f.dim];
+    for codec in f
+        .codecs
+        .iter()
+        .filter(|c| matches!(c.kind(), CodecKind::Product { .. }))
+    {
+        let nearest = codec.encode(&f.residuals[..n * f.dim]).unwrap();
+        let weight = tartan_quantize::DEFAULT_PARALLEL_WEIGHT;
+        assert!(weight > 1.0);
+        let aware = codec.compress(&f.centroids, some).unwrap();
+        let bpe = codec.bytes_per_embedding();
+        let (mut before, mut after, mut changed) = (0f64, 0f64, 0);
+        for i in 0..n {
+            let (x, r) = (
+                &some[i * f.dim..][..f.dim],
+                &f.residuals[i * f.dim..][..f.dim],
+            );
+            let (plain, chosen) = (&nearest[i * bpe..][..bpe], &aware.codes[i * bpe..][..bpe]);
+            let (b, a) = (
+                score_aware_loss(codec, weight, x, r, plain),
+                score_aware_loss(codec, weight, x, r, chosen),
+            );
+            assert!(
+                a <= b + 1e-6,
+                "{:?} row {i}: loss {a} above the nearest code's {b}",
+                codec.kind()
+            );
+            changed += usize::from(plain != chosen);
+            before += b as f64;
+            after += a as f64;
+        }
+        assert!(
+            changed > 0 && after < before,
+            "{:?}: nothing refined",
+            codec.kind()
+        );
+        // The plain squared error can only grow: the nearest entries minimise it.
+        let squared = |codes: &[u8]| -> f64 {
+            (0..n)
+                .map(|i| {
+                    score_aware_loss(
+                        codec,
+                        1.0,
+                        &some[i * f.dim..][..f.dim],
+                        &f.residuals[i * f.dim..][..f.dim],
+                        &codes[i * bpe..][..bpe],
+                    ) as f64
+                })
+                .sum()
+        };
+        assert!(squared(&aware.codes) >= squared(&nearest) - 1e-6);
+    }
+}
+
+#[test]
+fn parallel_weight_is_checked_and_applies_to_product_codes_only() {
+    let f = fixture();
+    for codec in &f.codecs {
+        for bad in [0.5, f32::NAN, f32::INFINITY] {
+            assert!(matches!(
+                codec.clone().with_parallel_weight(bad),
+                Err(QuantizeError::InvalidParameters { .. })
+            ));
+        }
+        let plain = codec.clone().with_parallel_weight(1.0).unwrap();
+        let some = &f.embeddings[..300 * f.dim];
+        let aware = codec.compress(&f.centroids, some).unwrap();
+        let nearest = plain.compress(&f.centroids, some).unwrap();
+        assert_eq!(aware.centroid_ids, nearest.centroid_ids);
+        if let CodecKind::Scalar { .. } = codec.kind() {
+            assert_eq!(aware.codes, nearest.codes, "scalar codes ignore the weight");
+        }
+    }
+}
+
 #[test]
 fn compress_is_assign_then_encode() {
     let f = fixture();
     let some = &f.embeddings[..300 * f.dim];
     for codec in &f.codecs {
+        // The nearest codes (weight 1): what `encode` gives for the residuals.
+        let codec = &codec.clone().with_parallel_weight(1.0).unwrap();
         let c = codec.compress(&f.centroids, some).unwrap();
         assert_eq!(c.centroid_ids, f.ids[..300]);
         assert_eq!(c.codes, codec.encode(&f.residuals[..300 * f.dim]).unwrap());
@@ -691,6 +785,104 @@ fn codec_errors() {
         );
         assert!(matches!(
             codec.decode(&centroids, &[0, 1], &vec![0; bpe]),
+            Err(QuantizeError::DimensionMismatch { .. })
+        ));
+    }
+}
+
+// ---------------------------------------------------------------- candle compute
+
+/// Candle's CPU backend against the CPU path: the same kernels' answers up to float
+/// rounding (what the GPU path is checked by where no GPU is).
+#[cfg(feature = "candle")]
+mod candle_compute {
+    use super::*;
+    use tartan_quantize::Compute;
+
+    fn reference() -> Compute {
+        Compute::parse("candle-cpu").unwrap()
+    }
+
+    #[test]
+    fn assignment_matches_the_cpu_path_up_to_ties() {
+        let f = fixture();
+        let (ids, scores) = f.centroids.assign_on(&reference(), &f.embeddings).unwrap();
+        let (cpu_ids, cpu_scores) = f.centroids.assign_on(&Compute::Cpu, &f.embeddings).unwrap();
+        assert_eq!(cpu_ids, f.ids);
+        for i in 0..ids.len() {
+            assert!((scores[i] - cpu_scores[i]).abs() < 1e-5, "row {i}");
+            if ids[i] != cpu_ids[i] {
+                let x = &f.embeddings[i * f.dim..][..f.dim];
+                let a = dot(x, f.centroids.row(ids[i] as usize));
+                let b = dot(x, f.centroids.row(cpu_ids[i] as usize));
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "row {i}: a different centroid, not a tie"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kmeans_matches_the_cpu_path() {
+        let f = fixture();
+        let config = KMeansConfig {
+            num_centroids: Some(32),
+            ..KMeansConfig::default()
+        };
+        let on_candle = Centroids::train_on(&reference(), &f.embeddings, f.dim, &config).unwrap();
+        let max_diff = on_candle
+            .as_slice()
+            .iter()
+            .zip(f.centroids.as_slice())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(max_diff < 1e-4, "centroids differ by {max_diff}");
+    }
+
+    #[test]
+    fn compression_matches_the_cpu_path() {
+        let f = fixture();
+        for codec in &f.codecs {
+            for codec in [
+                codec.clone(),
+                codec.clone().with_parallel_weight(1.0).unwrap(),
+            ] {
+                let on_candle = codec
+                    .compress_on(&reference(), &f.centroids, &f.embeddings)
+                    .unwrap();
+                let cpu = codec.compress(&f.centroids, &f.embeddings).unwrap();
+                assert_eq!(
+                    on_candle.centroid_ids,
+                    cpu.centroid_ids,
+                    "{:?}",
+                    codec.kind()
+                );
+                let bpe = codec.bytes_per_embedding();
+                let differing = on_candle
+                    .codes
+                    .chunks_exact(bpe)
+                    .zip(cpu.codes.chunks_exact(bpe))
+                    .filter(|(a, b)| a != b)
+                    .count();
+                // Rounding ties only: a handful of the 3,000 codes at most.
+                assert!(
+                    differing <= 6,
+                    "{:?}: {differing} codes differ",
+                    codec.kind()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn empty_input_and_errors_match_the_cpu_path() {
+        let f = fixture();
+        let codec = &f.codecs[0];
+        let empty = codec.compress_on(&reference(), &f.centroids, &[]).unwrap();
+        assert!(empty.centroid_ids.is_empty() && empty.codes.is_empty());
+        assert!(matches!(
+            codec.compress_on(&reference(), &f.centroids, &f.embeddings[..f.dim - 1]),
             Err(QuantizeError::DimensionMismatch { .. })
         ));
     }

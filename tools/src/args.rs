@@ -133,7 +133,8 @@ pub struct EncoderArgs {
     /// Documents per forward pass.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_size: u32,
-    /// Where the model runs: cpu, cuda or cuda:N (cuda needs a build with --features cuda).
+    /// Where the model runs, and an index build's k-means and compression: cpu, cuda or
+    /// cuda:N (cuda needs a build with --features cuda).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
     /// Precision of the model's linear layers on the CPU: auto (bf16 where the CPU has

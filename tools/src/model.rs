@@ -19,6 +19,16 @@ pub fn parse_device(text: &str) -> std::result::Result<Device, String> {
     text.parse::<Device>().map_err(|e| e.to_string())
 }
 
+/// Where a build on `device` runs k-means and compression: this machine's cores for
+/// `cpu`, the same GPU for `cuda:N` (needs a build with the `cuda` feature).
+pub fn build_compute(device: Device) -> Result<tartan_quantize::Compute> {
+    Ok(match device {
+        Device::Cpu => tartan_quantize::Compute::Cpu,
+        Device::Cuda(n) => tartan_quantize::Compute::parse(&format!("cuda:{n}"))
+            .with_context(|| format!("cannot build on cuda:{n}"))?,
+    })
+}
+
 /// How a model is named for the record: an absolute path for a local directory
 /// (so the index works from any working directory), the hub id otherwise.
 pub fn model_ref(model: &str) -> String {

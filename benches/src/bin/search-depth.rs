@@ -21,7 +21,8 @@
 //! interleaved with the current defaults, so both see the same machine load; each
 //! setting's mean time per PLAID stage follows its row.
 //! `--kmeans-points` sets the k-means sample (the build before issue 15 trained on
-//! every embedding: pass a number at least the corpus size). The last line is one JSON
+//! every embedding: pass a number at least the corpus size), `--parallel-weight 1` the
+//! codes chosen before it (nearest entries, not score-aware). The last line is one JSON
 //! object with every figure.
 // Argument doc comments are --help text (clap): `[n_docs]` is a shape, not a link.
 #![allow(rustdoc::broken_intra_doc_links)]
@@ -64,6 +65,14 @@ struct Args {
     /// Most embeddings k-means trains on (default: the engine's).
     #[arg(long)]
     kmeans_points: Option<usize>,
+    /// Weight of the coding error along each embedding when choosing its product code
+    /// (1: the nearest entries, the codes before issue 15; default: the engine's).
+    #[arg(long)]
+    parallel_weight: Option<f32>,
+    /// Where the build runs k-means and compression: cpu, cuda, cuda:N (a build with
+    /// the cuda feature) or candle-cpu.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Where to build (default: a directory in the system temp dir, removed at the end).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -164,6 +173,10 @@ fn build(args: &Args, dir: &Path) -> Result<BuildReport> {
         max_kmeans_points: args.kmeans_points,
         ..BuildConfig::default()
     };
+    if let Some(weight) = args.parallel_weight {
+        config.parallel_weight = weight;
+    }
+    config.compute = tartan_quantize::Compute::parse(&args.device)?;
     let log = StageLog(Instant::now());
     if let Some(docs) = args.synthetic_docs {
         let synthetic = synthetic(docs, args.tokens, 128, args.seed);

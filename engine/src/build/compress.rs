@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
-use tartan_quantize::{Centroids, ResidualCodec};
+use tartan_quantize::{Centroids, Compute, ResidualCodec};
 
 use super::config::BuildProgress;
 use super::segment_writer::MappedPages;
@@ -16,13 +16,14 @@ use crate::format::doc_centroids::DocCentroidsWriter;
 use crate::format::npy::{Dtype, NpyWriter};
 use crate::format::{CENTROID_IDS, CODES, EMBEDDINGS};
 
-/// Compresses `embeddings` (`n x dim`) a chunk of whole documents (at least
+/// Compresses `embeddings` (`n x dim`) on `compute` a chunk of whole documents (at least
 /// `chunk_size` embeddings, or one longer document) at a time. `doc_offsets`
 /// (`n_docs + 1`) maps embeddings to documents. With `keep`, also writes
 /// `embeddings.npy` in the stored order. With `pages`, each chunk's pages are let go once
 /// compressed. Returns one posting list a centroid.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn compress(
+    compute: &Compute,
     embeddings: &[f32],
     pages: Option<MappedPages<'_>>,
     doc_offsets: &[u64],
@@ -56,7 +57,7 @@ pub(crate) fn compress(
         let compressed = if chunk.is_empty() {
             None
         } else {
-            Some(codec.compress(centroids, chunk)?)
+            Some(codec.compress_on(compute, centroids, chunk)?)
         };
         codes.clear();
         kept.clear();

@@ -1,6 +1,6 @@
 //! Build settings, the progress callback and the build report.
 
-use tartan_quantize::CodecKind;
+use tartan_quantize::{CodecKind, Compute, DEFAULT_PARALLEL_WEIGHT};
 
 /// Embeddings k-means trains on a centroid by default (a seeded sample of the corpus).
 ///
@@ -42,6 +42,14 @@ pub struct BuildConfig {
     /// corpus) score alike. `codec`, `num_centroids` and the training settings above
     /// are then the codec's, not these.
     pub codec_dir: Option<std::path::PathBuf>,
+    /// Where k-means' assignments, the codec's training assignments and the compression
+    /// (assignment and residual coding) run: this machine's cores (the default) or a
+    /// GPU ([`Compute::Candle`], the engine's `candle` / `cuda` features).
+    pub compute: Compute,
+    /// Weight of the reconstruction error's part along each embedding when choosing its
+    /// product code ([`tartan_quantize::ProductCodec::with_parallel_weight`]; 1 = the
+    /// nearest entries). Scalar codecs ignore it.
+    pub parallel_weight: f32,
 }
 
 impl Default for BuildConfig {
@@ -58,6 +66,8 @@ impl Default for BuildConfig {
             max_kmeans_points: None,
             codec_training_points: 1 << 16,
             codec_dir: None,
+            compute: Compute::Cpu,
+            parallel_weight: DEFAULT_PARALLEL_WEIGHT,
         }
     }
 }

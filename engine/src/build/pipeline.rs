@@ -58,7 +58,7 @@ pub(crate) fn build(
     let progress: &dyn BuildProgress = &clock;
 
     // A given codec (trained once for several indexes) or one trained on this corpus.
-    let (trained, params) = match &config.codec_dir {
+    let (mut trained, params) = match &config.codec_dir {
         Some(dir) => {
             progress.stage("codec", 1);
             let loaded = load_trained(dir, dim)?;
@@ -71,6 +71,7 @@ pub(crate) fn build(
             (trained, params)
         }
     };
+    trained.codec = trained.codec.with_parallel_weight(config.parallel_weight)?;
     let names = target.names();
     let codec_dir = target.root().join(&names.codec_dir);
     write_codec_dir(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use roaring::RoaringBitmap;
-use tartan_quantize::{Centroids, ResidualCodec};
+use tartan_quantize::{Centroids, Compute, ResidualCodec};
 
 use super::compress::compress;
 use super::config::{BuildConfig, BuildProgress};
@@ -60,6 +60,8 @@ impl MappedPages<'_> {
 
 /// How to write a segment.
 pub(crate) struct SegmentPlan<'a> {
+    /// Where embeddings are assigned and their residuals coded.
+    pub compute: &'a Compute,
     pub centroids: &'a Centroids,
     pub codec: &'a ResidualCodec,
     pub chunk_size: usize,
@@ -71,8 +73,9 @@ pub(crate) struct SegmentPlan<'a> {
 impl<'a> SegmentPlan<'a> {
     /// The plan of a segment whose documents `trained` was trained on, with `config`'s
     /// chunk size and kept embeddings (a build's segment, or a re-trained index's).
-    pub(crate) fn trained(trained: &'a Trained, config: &BuildConfig) -> Self {
+    pub(crate) fn trained(trained: &'a Trained, config: &'a BuildConfig) -> Self {
         Self {
+            compute: &config.compute,
             centroids: &trained.centroids,
             codec: &trained.codec,
             chunk_size: config.chunk_size,
@@ -96,6 +99,7 @@ pub(crate) fn write_segment(
     let n = corpus.embeddings.len() / corpus.dim.max(1);
     std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
     let postings = compress(
+        plan.compute,
         corpus.embeddings,
         corpus.pages,
         corpus.doc_offsets,

@@ -92,7 +92,8 @@ pub(crate) fn train(
     progress.advance((kmeans_points + codec_points) as u64);
 
     progress.stage("kmeans", 1);
-    let centroids = Centroids::train(
+    let centroids = Centroids::train_on(
+        &config.compute,
         &kmeans_rows,
         dim,
         &KMeansConfig {
@@ -118,7 +119,7 @@ pub(crate) fn train(
     } else {
         kmeans_rows
     };
-    let assigned = centroids.assign(&residuals)?;
+    let (assigned, _) = centroids.assign_on(&config.compute, &residuals)?;
     for (row, &c) in residuals.chunks_exact_mut(dim).zip(&assigned) {
         for (x, &m) in row.iter_mut().zip(centroids.row(c as usize)) {
             *x -= m;

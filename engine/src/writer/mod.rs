@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use roaring::RoaringBitmap;
-use tartan_quantize::Centroids;
+use tartan_quantize::{Centroids, Compute};
 
 use crate::build::segment_writer::{write_segment, Corpus, SegmentPlan};
 use crate::build::{BuildConfig, BuildProgress};
@@ -213,6 +213,7 @@ impl IndexWriter {
         let mut next = self.manifest.clone();
         let name = format!("seg-{:06}", next.take_number());
         let plan = SegmentPlan {
+            compute: &Compute::Cpu,
             centroids: &self.centroids,
             codec: self.index.codec(),
             chunk_size: self.manifest.build.chunk_size.max(1),

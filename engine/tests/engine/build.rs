@@ -242,3 +242,46 @@ fn size_per_embedding_at_2_bits_dim_128() {
         len("centroid_ids.bin") as f64 / n as f64
     );
 }
+
+/// A build on candle's CPU backend (the reference of the GPU path) writes the index the
+/// CPU path writes: the same centroids up to rounding, the same assignments and codes
+/// but for rounding ties, and the same answers.
+#[cfg(feature = "candle")]
+#[test]
+fn a_candle_build_matches_the_cpu_build() {
+    let base = scratch_dir("candle_build");
+    let config = |compute| BuildConfig {
+        keep_embeddings: true,
+        compute,
+        ..BuildConfig::default()
+    };
+    let (synthetic, _) = small_index(&base.join("cpu"), config(tartan_quantize::Compute::Cpu));
+    let candle = tartan_quantize::Compute::parse("candle-cpu").unwrap();
+    small_index(&base.join("candle"), config(candle));
+    let (cpu, on_candle) = (
+        Index::open(&base.join("cpu")).unwrap(),
+        Index::open(&base.join("candle")).unwrap(),
+    );
+    let max_diff = cpu
+        .centroids()
+        .iter()
+        .zip(on_candle.centroids())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max_diff < 1e-4, "centroids differ by {max_diff}");
+    let same = |file| {
+        std::fs::read(locate(&base.join("cpu"), file)).unwrap()
+            == std::fs::read(locate(&base.join("candle"), file)).unwrap()
+    };
+    assert!(same("centroid_ids.bin") && same("postings.bin"));
+    let mut query = Vec::new();
+    for d in 0..synthetic.num_documents() {
+        synthetic.document(d, &mut query);
+        let params = SearchParams::for_k(5);
+        let (a, b) = (
+            cpu.search(&query, &params).unwrap(),
+            on_candle.search(&query, &params).unwrap(),
+        );
+        assert_eq!(a[0].doc, b[0].doc, "document {d}");
+    }
+}

@@ -21,11 +21,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::centroids::Centroids;
 use crate::check;
+use crate::compute::Compute;
 use crate::error::{QuantizeError, Result};
 use crate::nearest::{nearest_block, Scratch, BLOCK_ROWS};
 
 pub use lut::QueryLut;
-pub use product::{ProductCodec, CODEBOOK_SIZE};
+pub use product::{ProductCodec, CODEBOOK_SIZE, DEFAULT_PARALLEL_WEIGHT};
 pub use scalar::ScalarCodec;
 
 /// Which codec family, at how many bits a dimension (1, 2 or 4).
@@ -180,7 +181,32 @@ impl ResidualCodec {
         8 / self.kind().nbits() as usize
     }
 
-    /// Codes one residual into `out`.
+    /// The same codec, compressing product codes with `weight` on the reconstruction
+    /// error's part along the embedding ([`ProductCodec::with_parallel_weight`]; 1 = the
+    /// nearest entries). Scalar codes are chosen per dimension and ignore it. Errors:
+    /// [`QuantizeError::InvalidParameters`] unless `weight` is finite and at least 1.
+    pub fn with_parallel_weight(self, weight: f32) -> Result<Self> {
+        match self {
+            ResidualCodec::Product(c) => c.with_parallel_weight(weight).map(ResidualCodec::Product),
+            ResidualCodec::Scalar(_) if !(weight.is_finite() && weight >= 1.0) => {
+                Err(QuantizeError::InvalidParameters {
+                    reason: format!("parallel weight {weight} must be finite and at least 1"),
+                })
+            }
+            ResidualCodec::Scalar(c) => Ok(ResidualCodec::Scalar(c)),
+        }
+    }
+
+    /// Re-codes a product `code` of `embedding` (whose `residual` it codes) for the
+    /// score-aware loss ([`ProductCodec::with_parallel_weight`]); scalar codes stay.
+    pub(crate) fn refine_score_aware(&self, embedding: &[f32], residual: &[f32], code: &mut [u8]) {
+        if let ResidualCodec::Product(c) = self {
+            c.refine_score_aware(embedding, residual, code);
+        }
+    }
+
+    /// Codes one residual into `out`: the nearest code, whatever the parallel weight
+    /// (the score-aware choice needs the embedding: [`ResidualCodec::compress`]).
     ///
     /// Panics when `residual.len() != dim()` or `out.len() != bytes_per_embedding()`
     /// (a caller bug, not bad data). Non-finite values give some valid code.
@@ -216,8 +242,21 @@ impl ResidualCodec {
     }
 
     /// Assigns every embedding (`n x dim`) to its nearest centroid and codes its residual,
-    /// block by block in parallel (the fused path of index building).
+    /// block by block in parallel (the fused path of index building). Product codes are
+    /// then refined for the codec's parallel weight
+    /// ([`ResidualCodec::with_parallel_weight`]).
     pub fn compress(&self, centroids: &Centroids, embeddings: &[f32]) -> Result<Compressed> {
+        self.compress_on(&Compute::Cpu, centroids, embeddings)
+    }
+
+    /// [`ResidualCodec::compress`] on `compute`. Errors: as [`ResidualCodec::compress`],
+    /// and [`QuantizeError::Device`].
+    pub fn compress_on(
+        &self,
+        compute: &Compute,
+        centroids: &Centroids,
+        embeddings: &[f32],
+    ) -> Result<Compressed> {
         let dim = self.dim();
         if centroids.dim() != dim {
             return Err(QuantizeError::DimensionMismatch {
@@ -233,6 +272,12 @@ impl ResidualCodec {
             });
         }
         let n = check::rows(embeddings, dim, "embeddings")?;
+        #[cfg(feature = "candle")]
+        if let Compute::Candle(device) = compute {
+            return crate::candle_kernels::compress(device, self, centroids, embeddings);
+        }
+        #[cfg(not(feature = "candle"))]
+        let Compute::Cpu = compute;
         let bpe = self.bytes_per_embedding();
         let mut ids = vec![0u32; n];
         let mut codes = vec![0u8; n * bpe];
@@ -256,6 +301,7 @@ impl ResidualCodec {
                             *r = v - c;
                         }
                         self.encode_into(residual, code);
+                        self.refine_score_aware(x, residual, code);
                     }
                 },
             );

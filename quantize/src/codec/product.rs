@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::tables::SlotTables;
 use super::TrainConfig;
 use crate::check;
+use crate::compute::Compute;
 use crate::error::{QuantizeError, Result};
 use crate::lloyd::{self, Geometry};
 
@@ -15,6 +16,15 @@ pub const CODEBOOK_SIZE: usize = 256;
 
 /// Codebook entries the encoder scores at once (one AVX register of f32).
 const LANES: usize = 8;
+
+/// The default weight of the reconstruction error's part along the embedding
+/// ([`ProductCodec::parallel_weight`]): 2 raised the exact-MaxSim ceiling at every depth
+/// on SciFact (docs/benchmarks-depth.md), 4 and above lost at k = 10.
+pub const DEFAULT_PARALLEL_WEIGHT: f32 = 2.0;
+
+/// Passes of the score-aware refinement over all sub-spaces (a second pass measured no
+/// better).
+const REFINE_PASSES: usize = 1;
 
 /// A trained product codec: `dim / sub_dim` codebooks of 256 x `sub_dim` floats.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +40,9 @@ pub struct ProductCodec {
     /// `[sub-space][entry]`: `-|entry|^2 / 2`, so that argmax `r.e - |e|^2/2` is the
     /// nearest entry.
     bias: Vec<f32>,
+    /// Weight of the reconstruction error's part along the embedding when compressing
+    /// (1 = the nearest entries).
+    parallel_weight: f32,
 }
 
 impl ProductCodec {
@@ -56,12 +69,12 @@ impl ProductCodec {
                     &sub,
                     sub_dim,
                     CODEBOOK_SIZE,
-                    config.iterations,
-                    seed,
+                    (config.iterations, seed),
                     Geometry::Euclidean,
+                    &Compute::Cpu,
                 )
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Self::from_codebooks(dim, nbits, books.concat())
     }
 
@@ -98,7 +111,33 @@ impl ProductCodec {
             codebooks,
             blocked,
             bias,
+            parallel_weight: DEFAULT_PARALLEL_WEIGHT,
         })
+    }
+
+    /// The same codebooks, compressing with `weight` on the reconstruction error's part
+    /// along the embedding: [`crate::ResidualCodec::compress`] then picks the codes
+    /// that minimise `|e|^2 + (weight - 1) (e . x / |x|)^2 |x|^2`, `e` the error and `x`
+    /// the embedding, instead of the nearest entries (`weight` 1). MaxSim scores are dot
+    /// products with the embeddings, so an error along an embedding moves its scores more
+    /// than one across it (ScaNN's score-aware quantization, Guo et al. 2020). Decoding
+    /// is unchanged; the weight is not persisted (a loaded codec has
+    /// [`DEFAULT_PARALLEL_WEIGHT`]). Errors: [`QuantizeError::InvalidParameters`] unless
+    /// `weight` is finite and at least 1.
+    pub fn with_parallel_weight(mut self, weight: f32) -> Result<Self> {
+        if !(weight.is_finite() && weight >= 1.0) {
+            return Err(QuantizeError::InvalidParameters {
+                reason: format!("parallel weight {weight} must be finite and at least 1"),
+            });
+        }
+        self.parallel_weight = weight;
+        Ok(self)
+    }
+
+    /// The weight of the reconstruction error's part along the embedding when
+    /// compressing ([`ProductCodec::with_parallel_weight`]).
+    pub fn parallel_weight(&self) -> f32 {
+        self.parallel_weight
     }
 
     /// The codebooks, `[sub-space][entry][sub_dim]` row-major.
@@ -175,6 +214,128 @@ impl ProductCodec {
             *o = winner.0 as u8;
         }
     }
+}
+
+impl ProductCodec {
+    /// Refines `code` (the nearest entries of `residual`'s sub-vectors) towards the
+    /// score-aware loss `|e|^2 + (parallel_weight - 1) (e . x)^2`, with `e` the
+    /// reconstruction error and `x` the embedding (`|x| = 1` for ColBERT's): one
+    /// sub-space at a time, the others fixed, [`REFINE_PASSES`] times over all sub-spaces
+    /// (or until nothing changes). Each step can only lower the loss. Nothing to do at
+    /// weight 1.
+    pub(crate) fn refine_score_aware(&self, embedding: &[f32], residual: &[f32], code: &mut [u8]) {
+        if self.parallel_weight != 1.0 {
+            let extra = self.parallel_weight - 1.0;
+            refine_dispatch(self, embedding, residual, code, extra, REFINE_PASSES)
+        }
+    }
+
+    #[inline(always)]
+    fn refine_generic(&self, x: &[f32], r: &[f32], code: &mut [u8], extra: f32, passes: usize) {
+        match self.sub_dim {
+            2 => self.refine_fixed::<2>(x, r, code, extra, passes),
+            4 => self.refine_fixed::<4>(x, r, code, extra, passes),
+            8 => self.refine_fixed::<8>(x, r, code, extra, passes),
+            _ => unreachable!("sub_dim is 8 / nbits with nbits in {{1, 2, 4}}"),
+        }
+    }
+
+    #[inline(always)]
+    fn refine_fixed<const SD: usize>(
+        &self,
+        x: &[f32],
+        r: &[f32],
+        code: &mut [u8],
+        extra: f32,
+        passes: usize,
+    ) {
+        let slots = code.len();
+        // parallel[s] = e_s . x_s for the current code of sub-space s.
+        let mut parallel = [0f32; 128];
+        let parallel = &mut parallel[..slots];
+        let mut total = 0f32;
+        for s in 0..slots {
+            let entry = &self.codebooks[(s * CODEBOOK_SIZE + code[s] as usize) * SD..][..SD];
+            let mut v = 0f32;
+            for d in 0..SD {
+                v += (r[s * SD + d] - entry[d]) * x[s * SD + d];
+            }
+            parallel[s] = v;
+            total += v;
+        }
+        for _ in 0..passes {
+            let mut changed = false;
+            for s in 0..slots {
+                let xs = &x[s * SD..(s + 1) * SD];
+                let rs = &r[s * SD..(s + 1) * SD];
+                let rx: f32 = (0..SD).map(|d| rs[d] * xs[d]).sum();
+                // The error's parallel part with entry j: t - entry_j . x_s.
+                let t = total - parallel[s] + rx;
+                let bias = &self.bias[s * CODEBOOK_SIZE..(s + 1) * CODEBOOK_SIZE];
+                let book = &self.blocked[s * CODEBOOK_SIZE * SD..(s + 1) * CODEBOOK_SIZE * SD];
+                // Minimise |r_s - e_j|^2 + extra (t - e_j . x_s)^2, i.e. maximise
+                // 2 (r_s . e_j - |e_j|^2 / 2) - extra (t - e_j . x_s)^2.
+                let mut best = [f32::NEG_INFINITY; LANES];
+                let mut at = [0u32; LANES];
+                for (c, (columns, b)) in book
+                    .chunks_exact(SD * LANES)
+                    .zip(bias.chunks_exact(LANES))
+                    .enumerate()
+                {
+                    let mut near = [0f32; LANES];
+                    near.copy_from_slice(b);
+                    let mut along = [0f32; LANES];
+                    for d in 0..SD {
+                        let column = &columns[d * LANES..(d + 1) * LANES];
+                        for l in 0..LANES {
+                            near[l] += rs[d] * column[l];
+                            along[l] += xs[d] * column[l];
+                        }
+                    }
+                    let c = c as u32;
+                    for l in 0..LANES {
+                        let miss = t - along[l];
+                        let v = 2.0 * near[l] - extra * miss * miss;
+                        let better = v > best[l];
+                        best[l] = if better { v } else { best[l] };
+                        at[l] = if better { c } else { at[l] };
+                    }
+                }
+                let mut winner = (0usize, f32::NEG_INFINITY);
+                for l in 0..LANES {
+                    let entry = at[l] as usize * LANES + l;
+                    if best[l] > winner.1 || (best[l] == winner.1 && entry < winner.0) {
+                        winner = (entry, best[l]);
+                    }
+                }
+                if winner.0 != code[s] as usize {
+                    changed = true;
+                    code[s] = winner.0 as u8;
+                    let entry = &self.codebooks[(s * CODEBOOK_SIZE + winner.0) * SD..][..SD];
+                    let e_x: f32 = (0..SD).map(|d| entry[d] * xs[d]).sum();
+                    let new = rx - e_x;
+                    total += new - parallel[s];
+                    parallel[s] = new;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+}
+
+/// [`ProductCodec::refine_generic`] compiled for AVX2 + FMA and for the baseline.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn refine_dispatch(
+    codec: &ProductCodec,
+    x: &[f32],
+    r: &[f32],
+    code: &mut [u8],
+    extra: f32,
+    passes: usize,
+) {
+    codec.refine_generic(x, r, code, extra, passes)
 }
 
 /// [`ProductCodec::encode_generic`] compiled for AVX2 + FMA (8 codebook entries a

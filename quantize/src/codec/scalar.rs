@@ -125,12 +125,24 @@ impl ScalarCodec {
 
     /// Codes one residual.
     pub(crate) fn encode_into(&self, residual: &[f32], out: &mut [u8]) {
+        self.pack(residual, |&v| self.bucket(v), out)
+    }
+
+    /// Packs one residual's buckets (one a dimension, each below `2^nbits`) into its code.
+    #[cfg(feature = "candle")]
+    pub(crate) fn pack_buckets(&self, buckets: &[u8], out: &mut [u8]) {
+        self.pack(buckets, |&b| b, out)
+    }
+
+    /// Packs the buckets of `values` (`bucket` of each) into code bytes.
+    #[inline(always)]
+    fn pack<T>(&self, values: &[T], bucket: impl Fn(&T) -> u8, out: &mut [u8]) {
         let per_byte = 8 / self.nbits as usize;
         let options = 1usize << self.nbits;
-        for (chunk, o) in residual.chunks_exact(per_byte).zip(out.iter_mut()) {
+        for (chunk, o) in values.chunks_exact(per_byte).zip(out.iter_mut()) {
             let mut byte = 0u8;
-            for (slot, &v) in chunk.iter().enumerate() {
-                byte |= self.slot_bits[slot * options + self.bucket(v) as usize];
+            for (slot, v) in chunk.iter().enumerate() {
+                byte |= self.slot_bits[slot * options + bucket(v) as usize];
             }
             *o = byte;
         }

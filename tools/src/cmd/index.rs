@@ -94,9 +94,10 @@ pub fn run(args: IndexArgs, globals: Globals) -> Result<()> {
             _ => Vec::new(),
         };
         let bars = BuildBars::new(globals.quiet);
-        let config = args
+        let mut config = args
             .build
             .config(serde_json::json!({"source": "npy"}), args.force)?;
+        config.compute = model::build_compute(args.encode.device)?;
         let report = tartan_engine::build_from_npy_with(
             embeddings, doclens, ids, &fields, &args.out, config, &bars,
         )
@@ -229,9 +230,10 @@ pub struct TextBuild<'a> {
 pub fn build_from_text(job: &TextBuild<'_>) -> Result<BuildReport> {
     let started = Instant::now();
     let total = job.source.count()?;
-    let config = job
+    let mut config = job
         .build
         .config(model::record(job.model, job.encoder), job.overwrite)?;
+    config.compute = model::build_compute(job.encoder.device())?;
     let mut builder = IndexBuilder::new(job.out, job.encoder.dim(), config)
         .with_context(|| format!("cannot start an index at {}", job.out.display()))?;
     let result = (|| -> Result<BuildReport> {
