@@ -148,6 +148,20 @@ mod tests {
     }
 
     #[test]
+    fn build_devices() {
+        assert_eq!(
+            build_compute(Device::Cpu).unwrap(),
+            tartan_quantize::Compute::Cpu
+        );
+        // Without the cuda feature (or a GPU) a cuda build fails up front, naming it.
+        if let Err(e) = build_compute(Device::Cuda(0)) {
+            assert!(format!("{e:#}").contains("cannot build on cuda:0"), "{e:#}");
+        }
+        #[cfg(not(feature = "cuda"))]
+        assert!(build_compute(Device::Cuda(0)).is_err());
+    }
+
+    #[test]
     fn precisions() {
         assert_eq!(parse_precision("auto"), Ok(Precision::Auto));
         assert_eq!(parse_precision("f32"), Ok(Precision::F32));

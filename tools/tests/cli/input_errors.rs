@@ -1,6 +1,6 @@
 //! Clear one-line errors for bad input: a missing index directory, an OS error
-//! (printed once), a blank line in an ids file, `--ndocs 0` (refused by `search` and
-//! the server alike) and embeddings that are not unit-norm.
+//! (printed once), a blank line in an ids file, a GPU build without a GPU, `--ndocs 0`
+//! (refused by `search` and the server alike) and embeddings that are not unit-norm.
 
 use serde_json::json;
 
@@ -48,6 +48,30 @@ fn an_os_error_is_printed_once() {
     let err = stderr_of(&run_err(&search_args(&file, &q, &[])));
     assert_eq!(err.matches("(os error").count(), 1, "{err}");
     assert!(err.contains("CURRENT: Not a directory (os error"), "{err}");
+}
+
+/// Without the cuda feature a GPU build is refused up front, naming the device, and
+/// leaves no index behind.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_build_on_a_missing_gpu_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Synthetic::new(5, 16, 3);
+    let (e, l, ids) = data.write(dir.path());
+    let out = dir.path().join("index");
+    let err = stderr_of(&run_err(&with_npy(
+        &["index"],
+        strs([&e, &l, &ids]),
+        &[
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cuda",
+            "--quiet",
+        ],
+    )));
+    assert!(err.contains("cannot build on cuda:0"), "{err}");
+    assert!(!out.exists(), "nothing is left at --out");
 }
 
 #[test]
