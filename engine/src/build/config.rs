@@ -48,7 +48,9 @@ pub struct BuildConfig {
     pub compute: Compute,
     /// Weight of the reconstruction error's part along each embedding when choosing its
     /// product code ([`tartan_quantize::ProductCodec::with_parallel_weight`]; 1 = the
-    /// nearest entries). Scalar codecs ignore it.
+    /// nearest entries). Scalar codecs ignore it. Not recorded in the index: documents
+    /// added later are coded with [`DEFAULT_PARALLEL_WEIGHT`] (any weight's codes decode
+    /// and search alike).
     pub parallel_weight: f32,
 }
 

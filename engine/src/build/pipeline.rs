@@ -58,12 +58,13 @@ pub(crate) fn build(
     let progress: &dyn BuildProgress = &clock;
 
     // A given codec (trained once for several indexes) or one trained on this corpus.
-    let (mut trained, params) = match &config.codec_dir {
+    let (trained, params) = match &config.codec_dir {
         Some(dir) => {
             progress.stage("codec", 1);
-            let loaded = load_trained(dir, dim)?;
+            let (mut trained, params) = load_trained(dir, dim)?;
+            trained.codec = trained.codec.with_parallel_weight(config.parallel_weight)?;
             progress.advance(1);
-            loaded
+            (trained, params)
         }
         None => {
             let trained = train(corpus.embeddings, corpus.pages, dim, config, progress)?;
@@ -71,7 +72,6 @@ pub(crate) fn build(
             (trained, params)
         }
     };
-    trained.codec = trained.codec.with_parallel_weight(config.parallel_weight)?;
     let names = target.names();
     let codec_dir = target.root().join(&names.codec_dir);
     write_codec_dir(

@@ -125,7 +125,8 @@ pub(crate) fn train(
             *x -= m;
         }
     }
-    let codec = ResidualCodec::train(config.codec, &residuals, dim, config.seed)?;
+    let codec = ResidualCodec::train(config.codec, &residuals, dim, config.seed)?
+        .with_parallel_weight(config.parallel_weight)?;
     progress.advance(1);
 
     Ok(Trained {
