@@ -188,12 +188,10 @@ impl ResidualCodec {
     pub fn with_parallel_weight(self, weight: f32) -> Result<Self> {
         match self {
             ResidualCodec::Product(c) => c.with_parallel_weight(weight).map(ResidualCodec::Product),
-            ResidualCodec::Scalar(_) if !(weight.is_finite() && weight >= 1.0) => {
-                Err(QuantizeError::InvalidParameters {
-                    reason: format!("parallel weight {weight} must be finite and at least 1"),
-                })
+            ResidualCodec::Scalar(c) => {
+                product::check_parallel_weight(weight)?;
+                Ok(ResidualCodec::Scalar(c))
             }
-            ResidualCodec::Scalar(c) => Ok(ResidualCodec::Scalar(c)),
         }
     }
 

@@ -125,11 +125,7 @@ impl ProductCodec {
     /// [`DEFAULT_PARALLEL_WEIGHT`]). Errors: [`QuantizeError::InvalidParameters`] unless
     /// `weight` is finite and at least 1.
     pub fn with_parallel_weight(mut self, weight: f32) -> Result<Self> {
-        if !(weight.is_finite() && weight >= 1.0) {
-            return Err(QuantizeError::InvalidParameters {
-                reason: format!("parallel weight {weight} must be finite and at least 1"),
-            });
-        }
+        check_parallel_weight(weight)?;
         self.parallel_weight = weight;
         Ok(self)
     }
@@ -204,14 +200,7 @@ impl ProductCodec {
                     at[l] = if better { c } else { at[l] };
                 }
             }
-            let mut winner = (0usize, f32::NEG_INFINITY);
-            for l in 0..LANES {
-                let entry = at[l] as usize * LANES + l;
-                if best[l] > winner.1 || (best[l] == winner.1 && entry < winner.0) {
-                    winner = (entry, best[l]);
-                }
-            }
-            *o = winner.0 as u8;
+            *o = best_entry(&best, &at) as u8;
         }
     }
 }
@@ -226,29 +215,22 @@ impl ProductCodec {
     pub(crate) fn refine_score_aware(&self, embedding: &[f32], residual: &[f32], code: &mut [u8]) {
         if self.parallel_weight != 1.0 {
             let extra = self.parallel_weight - 1.0;
-            refine_dispatch(self, embedding, residual, code, extra, REFINE_PASSES)
+            refine_dispatch(self, embedding, residual, code, extra)
         }
     }
 
     #[inline(always)]
-    fn refine_generic(&self, x: &[f32], r: &[f32], code: &mut [u8], extra: f32, passes: usize) {
+    fn refine_generic(&self, x: &[f32], r: &[f32], code: &mut [u8], extra: f32) {
         match self.sub_dim {
-            2 => self.refine_fixed::<2>(x, r, code, extra, passes),
-            4 => self.refine_fixed::<4>(x, r, code, extra, passes),
-            8 => self.refine_fixed::<8>(x, r, code, extra, passes),
+            2 => self.refine_fixed::<2>(x, r, code, extra),
+            4 => self.refine_fixed::<4>(x, r, code, extra),
+            8 => self.refine_fixed::<8>(x, r, code, extra),
             _ => unreachable!("sub_dim is 8 / nbits with nbits in {{1, 2, 4}}"),
         }
     }
 
     #[inline(always)]
-    fn refine_fixed<const SD: usize>(
-        &self,
-        x: &[f32],
-        r: &[f32],
-        code: &mut [u8],
-        extra: f32,
-        passes: usize,
-    ) {
+    fn refine_fixed<const SD: usize>(&self, x: &[f32], r: &[f32], code: &mut [u8], extra: f32) {
         let slots = code.len();
         // parallel[s] = e_s . x_s for the current code of sub-space s.
         let mut parallel = [0f32; 128];
@@ -263,7 +245,7 @@ impl ProductCodec {
             parallel[s] = v;
             total += v;
         }
-        for _ in 0..passes {
+        for _ in 0..REFINE_PASSES {
             let mut changed = false;
             for s in 0..slots {
                 let xs = &x[s * SD..(s + 1) * SD];
@@ -301,17 +283,11 @@ impl ProductCodec {
                         at[l] = if better { c } else { at[l] };
                     }
                 }
-                let mut winner = (0usize, f32::NEG_INFINITY);
-                for l in 0..LANES {
-                    let entry = at[l] as usize * LANES + l;
-                    if best[l] > winner.1 || (best[l] == winner.1 && entry < winner.0) {
-                        winner = (entry, best[l]);
-                    }
-                }
-                if winner.0 != code[s] as usize {
+                let winner = best_entry(&best, &at);
+                if winner != code[s] as usize {
                     changed = true;
-                    code[s] = winner.0 as u8;
-                    let entry = &self.codebooks[(s * CODEBOOK_SIZE + winner.0) * SD..][..SD];
+                    code[s] = winner as u8;
+                    let entry = &self.codebooks[(s * CODEBOOK_SIZE + winner) * SD..][..SD];
                     let e_x: f32 = (0..SD).map(|d| entry[d] * xs[d]).sum();
                     let new = rx - e_x;
                     total += new - parallel[s];
@@ -325,17 +301,35 @@ impl ProductCodec {
     }
 }
 
+/// [`QuantizeError::InvalidParameters`] unless `weight` is finite and at least 1.
+pub(crate) fn check_parallel_weight(weight: f32) -> Result<()> {
+    if weight.is_finite() && weight >= 1.0 {
+        Ok(())
+    } else {
+        Err(QuantizeError::InvalidParameters {
+            reason: format!("parallel weight {weight} must be finite and at least 1"),
+        })
+    }
+}
+
+/// The entry of the best lane's best chunk, `best[l]` and `at[l]` being lane `l`'s best
+/// score and the chunk it came from (the lowest entry on ties).
+#[inline(always)]
+fn best_entry(best: &[f32; LANES], at: &[u32; LANES]) -> usize {
+    let mut winner = (0usize, f32::NEG_INFINITY);
+    for l in 0..LANES {
+        let entry = at[l] as usize * LANES + l;
+        if best[l] > winner.1 || (best[l] == winner.1 && entry < winner.0) {
+            winner = (entry, best[l]);
+        }
+    }
+    winner.0
+}
+
 /// [`ProductCodec::refine_generic`] compiled for AVX2 + FMA and for the baseline.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn refine_dispatch(
-    codec: &ProductCodec,
-    x: &[f32],
-    r: &[f32],
-    code: &mut [u8],
-    extra: f32,
-    passes: usize,
-) {
-    codec.refine_generic(x, r, code, extra, passes)
+fn refine_dispatch(codec: &ProductCodec, x: &[f32], r: &[f32], code: &mut [u8], extra: f32) {
+    codec.refine_generic(x, r, code, extra)
 }
 
 /// [`ProductCodec::encode_generic`] compiled for AVX2 + FMA (8 codebook entries a
