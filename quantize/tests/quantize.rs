@@ -887,3 +887,31 @@ mod candle_compute {
         ));
     }
 }
+
+/// Wide embeddings (more than 128 sub-spaces: dim 1024 at 2 bits) compress with the
+/// score-aware pass like narrow ones.
+#[test]
+fn wide_embeddings_compress_score_aware() {
+    let dim = 1024;
+    let embeddings = clustered(300, dim, 4, 5);
+    let config = KMeansConfig {
+        num_centroids: Some(4),
+        ..KMeansConfig::default()
+    };
+    let centroids = Centroids::train(&embeddings, dim, &config).unwrap();
+    let ids = centroids.assign(&embeddings).unwrap();
+    let residuals = residuals(&embeddings, &centroids, &ids);
+    let codec = ResidualCodec::train(CodecKind::Product { nbits: 2 }, &residuals, dim, 3).unwrap();
+    let aware = codec.compress(&centroids, &embeddings).unwrap();
+    let nearest = codec.encode(&residuals).unwrap();
+    let bpe = codec.bytes_per_embedding();
+    let weight = tartan_quantize::DEFAULT_PARALLEL_WEIGHT;
+    for i in 0..300 {
+        let (x, r) = (&embeddings[i * dim..][..dim], &residuals[i * dim..][..dim]);
+        let (a, b) = (
+            score_aware_loss(&codec, weight, x, r, &aware.codes[i * bpe..][..bpe]),
+            score_aware_loss(&codec, weight, x, r, &nearest[i * bpe..][..bpe]),
+        );
+        assert!(a <= b + 1e-5, "row {i}: {a} above {b}");
+    }
+}

@@ -232,9 +232,15 @@ impl ProductCodec {
     #[inline(always)]
     fn refine_fixed<const SD: usize>(&self, x: &[f32], r: &[f32], code: &mut [u8], extra: f32) {
         let slots = code.len();
-        // parallel[s] = e_s . x_s for the current code of sub-space s.
-        let mut parallel = [0f32; 128];
-        let parallel = &mut parallel[..slots];
+        // parallel[s] = e_s . x_s for the current code of sub-space s: on the stack up to
+        // 128 sub-spaces (dim 512 at 2 bits), on the heap beyond.
+        let (mut stack, mut heap) = ([0f32; 128], Vec::new());
+        let parallel: &mut [f32] = if slots <= stack.len() {
+            &mut stack[..slots]
+        } else {
+            heap.resize(slots, 0.0);
+            &mut heap
+        };
         let mut total = 0f32;
         for s in 0..slots {
             let entry = &self.codebooks[(s * CODEBOOK_SIZE + code[s] as usize) * SD..][..SD];
