@@ -291,11 +291,17 @@ fn the_connection_cap_makes_room_and_refuses_only_when_all_are_busy() {
     );
 
     // Every slot holding a request in flight: a new connection is told so and closed.
-    let _busy: Vec<TcpStream> = (0..8).map(|_| stalled_upload(addr)).collect();
+    let mut busy: Vec<TcpStream> = (0..8).map(|_| stalled_upload(addr)).collect();
     // Once every upload's header has been read (a moment on a loaded machine), a new
     // connection is refused at once; a few bounded tries absorb the scheduling delay.
+    // An upload whose header the server had not read yet counts as idle and may have
+    // been evicted for a later one: each try that is not refused adds an upload, so the
+    // slots fill with requests in flight.
     let mut reply = String::new();
-    for _ in 0..5 {
+    for attempt in 0..5 {
+        if attempt > 0 {
+            busy.push(stalled_upload(addr));
+        }
         std::thread::sleep(Duration::from_millis(500));
         let mut extra = connect(addr);
         extra
